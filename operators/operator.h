@@ -1,0 +1,129 @@
+/* operators/operator.h -- the operator vtable and its contexts.
+ *
+ * One file per operator kind, each exporting one `const weir_op_kind_t`;
+ * operators/registry.c lists them all. The planner looks kinds up by name.
+ *
+ * Life of an operator:
+ *   plan time   configure(cfg)   read params, resolve field names against the
+ *                                input schemas, derive the output schema, keep
+ *                                what open needs in cfg->conf. Runs in the job
+ *                                manager (to validate) and again in every task
+ *                                manager (plans are deterministic), so it must
+ *                                not touch files, sockets or clocks.
+ *   run time    open(op)         per subtask, in the task thread
+ *               poll(op, out)    sources only: append rows, or say EOS
+ *               process(op, in)  one input batch; append results to out
+ *               on_watermark     event time advanced to wm on all inputs
+ *               finish(op, out)  every input reached end of stream: flush
+ *               close(op)        always called after a successful open
+ *
+ * Batches passed in are borrowed for the call. 'out' has the operator's
+ * output schema, is owned by the runtime and may already hold rows; the
+ * operator appends. Sinks get out == NULL.
+ */
+#ifndef WEIR_OPERATORS_OPERATOR_H
+#define WEIR_OPERATORS_OPERATOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../runtime/core/batch.h"
+#include "../runtime/core/error.h"
+#include "../runtime/graph/jobfile.h"
+
+#define WEIR_MAX_INPUTS 8
+#define WEIR_MAX_KEYS   8
+
+typedef struct weir_op_kind weir_op_kind_t;
+typedef struct weir_state_backend weir_state_backend_t;
+
+/* Plan-time configuration of one operator (a job file node). */
+typedef struct weir_op_config {
+    /* set by the planner, borrowed, before configure */
+    const char           *name;            /* node name */
+    const weir_op_kind_t *kind;
+    weir_params_t         params;          /* the node's mapping */
+    int                   ninputs;
+    weir_schema_t        *input_schemas[WEIR_MAX_INPUTS];
+    const char           *input_aliases[WEIR_MAX_INPUTS];
+    int                   nkeys;           /* key_by fields, 0 when not keyed */
+    int                   key_idx[WEIR_MAX_INPUTS][WEIR_MAX_KEYS];
+    int                   parallelism;
+    int                   max_parallelism;
+    /* set by configure, owned by the config */
+    weir_schema_t        *output_schema;   /* NULL for sinks */
+    void                 *conf;            /* freed with kind->conf_free */
+} weir_op_config_t;
+
+/* What the task runtime gives an operator instance. Borrowed. */
+typedef struct weir_op_ctx {
+    const char           *job_id;
+    const char           *log_prefix;      /* "[job:ab12 vertex:count#1/3]" */
+    int                   subtask;         /* 0-based */
+    int                   parallelism;
+    int                   max_parallelism;
+    int                   kg_first;        /* owned key groups [first, last] */
+    int                   kg_last;
+    weir_state_backend_t *state;           /* keyed state; NULL unless keyed */
+    volatile int         *canceled;        /* set when the task is canceled */
+} weir_op_ctx_t;
+
+typedef struct weir_op {
+    const weir_op_config_t *cfg;
+    const weir_op_ctx_t    *ctx;
+    void                   *self;          /* instance state, set by open */
+} weir_op_t;
+
+/* Where a kind may appear in a job file. */
+enum {
+    WEIR_ROLE_SOURCE   = WEIR_SECTION_SOURCE,
+    WEIR_ROLE_OPERATOR = WEIR_SECTION_OPERATOR,
+    WEIR_ROLE_SINK     = WEIR_SECTION_SINK,
+};
+
+struct weir_op_kind {
+    const char         *name;
+    unsigned            roles;       /* WEIR_ROLE_* bits */
+    int                 min_inputs;  /* 0 for sources */
+    int                 max_inputs;
+    bool                keyed;       /* needs key_by on its inputs */
+    const char *const  *params;      /* accepted parameter names, NULL-terminated */
+    const char         *summary;     /* one line for docs and `jobctl plan` */
+
+    int  (*configure)(weir_op_config_t *cfg, weir_err_t *err);
+    void (*conf_free)(void *conf);
+    int  (*open)(weir_op_t *op, weir_err_t *err);
+    /* Sources: append up to max rows to out. Return 0, or WEIR_EOS when the
+     * source is exhausted (rows appended in the same call still count). Set
+     * *idle_us > 0 to ask to be polled again no sooner than that (rate
+     * limits, nothing available); the runtime stays responsive meanwhile. */
+    int  (*poll)(weir_op_t *op, weir_batch_t *out, int max, int64_t *idle_us, weir_err_t *err);
+    int  (*process)(weir_op_t *op, int input, const weir_batch_t *in,
+                    weir_batch_t *out, weir_err_t *err);
+    int  (*on_watermark)(weir_op_t *op, int64_t wm_us, weir_batch_t *out, weir_err_t *err);
+    int  (*finish)(weir_op_t *op, weir_batch_t *out, weir_err_t *err);
+    void (*close)(weir_op_t *op);
+};
+
+/* Hash of the key fields of row: the same function partitions records
+ * between subtasks and places keys in key groups. */
+uint64_t weir_key_hash(const weir_value_t *row, const int *key_idx, int nkeys);
+
+/* Flink's key-group arithmetic. */
+static inline int weir_key_group(uint64_t hash, int max_parallelism)
+{ return (int)(hash % (uint64_t)max_parallelism); }
+static inline int weir_key_group_subtask(int kg, int parallelism, int max_parallelism)
+{ return (int)((int64_t)kg * parallelism / max_parallelism); }
+static inline int weir_key_group_first(int subtask, int parallelism, int max_parallelism)
+{ return (int)(((int64_t)subtask * max_parallelism + parallelism - 1) / parallelism); }
+static inline int weir_key_group_last(int subtask, int parallelism, int max_parallelism)
+{ return weir_key_group_first(subtask + 1, parallelism, max_parallelism) - 1; }
+
+/* ---- registry -------------------------------------------------------- */
+
+/* The kind named name, or NULL. */
+const weir_op_kind_t *weir_op_kind_find(const char *name);
+/* All kinds; *n set to their count. */
+const weir_op_kind_t *const *weir_op_kinds(int *n);
+
+#endif

@@ -1,0 +1,848 @@
+/* runtime/jobmanager/jobmanager.c -- the coordinator process.
+ *
+ * Task managers connect to the RPC listener and register their slots; they
+ * heartbeat, and one that closes its connection or stays silent past the
+ * heartbeat timeout is lost: its slots vanish and every job with a subtask
+ * there fails with a reason naming it.
+ *
+ * A submitted job is validated by planning it (the same planner every task
+ * manager runs), then waits in CREATED until enough slots are free, up to the
+ * slot timeout. Scheduling takes plan->slots free slots, spread over the task
+ * managers round-robin; subtask i of every vertex goes to shared slot i.
+ * Each task manager gets one deploy message with the job text and the
+ * placement of every subtask; once all have answered "deployed", all get
+ * "start", so no data frame reaches a task manager before its tasks exist.
+ *
+ *   CREATED -> RUNNING -> FINISHED
+ *                      -> FAILING -> FAILED        (a subtask failed, a task manager was lost)
+ *                      -> CANCELLING -> CANCELED   (PATCH /jobs/{id}?mode=cancel)
+ *   CREATED -> CANCELED | FAILED (slot timeout)
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/expr.h"
+#include "../core/log.h"
+#include "jm.h"
+
+static jm_t jm_state;
+
+static const char *const job_state_names[] = {
+    "CREATED", "RUNNING", "FINISHED", "FAILING", "FAILED", "CANCELLING", "CANCELED",
+};
+
+const char *
+jm_job_state_name(job_state_t s)
+{
+    return job_state_names[s];
+}
+
+bool
+jm_job_terminal(const jm_job_t *j)
+{
+    return j->state == JOB_FINISHED || j->state == JOB_FAILED || j->state == JOB_CANCELED;
+}
+
+uint64_t
+jm_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+jm_mono_ms(void)
+{
+    return weir_mono_ns() / 1000000;
+}
+
+jm_job_t *
+jm_job_find(jm_t *jm, const char *id)
+{
+    for (int i = 0; i < jm->njobs; i++)
+        if (strcmp(jm->jobs[i]->id, id) == 0)
+            return jm->jobs[i];
+    return NULL;
+}
+
+int
+jm_total_slots(const jm_t *jm)
+{
+    int n = 0;
+    for (int i = 0; i < jm->ntms; i++)
+        n += jm->tms[i]->nslots;
+    return n;
+}
+
+int
+jm_free_slots(const jm_t *jm)
+{
+    int n = 0;
+    for (int i = 0; i < jm->ntms; i++)
+        for (int s = 0; s < jm->tms[i]->nslots; s++)
+            n += jm->tms[i]->slots[s].job == NULL;
+    return n;
+}
+
+static bool
+subtask_terminal(weir_task_state_t s)
+{
+    return s == WEIR_TASK_FINISHED || s == WEIR_TASK_CANCELED || s == WEIR_TASK_FAILED;
+}
+
+/* ---- messages to task managers ------------------------------------------ */
+
+static void
+send_job_msg(jm_tm_t *tm, const char *type, const jm_job_t *j)
+{
+    weir_msg_t m;
+
+    if (tm->conn == NULL)
+        return;
+    weir_msg_begin(&m, type, 3);
+    weir_msg_str(&m, "job", j->id);
+    weir_msg_int(&m, "attempt", j->attempt);
+    weir_msg_send(&m, tm->conn);
+}
+
+static void
+release_slots(jm_t *jm, jm_job_t *j)
+{
+    for (int i = 0; i < jm->ntms; i++)
+        for (int s = 0; s < jm->tms[i]->nslots; s++)
+            if (jm->tms[i]->slots[s].job == j)
+                jm->tms[i]->slots[s].job = NULL;
+}
+
+static void schedule(jm_t *jm);
+
+static void
+job_set_state(jm_t *jm, jm_job_t *j, job_state_t s)
+{
+    if (j->state == s)
+        return;
+    weir_log_info("[job:%.8s] %s: %s -> %s", j->id, j->name, jm_job_state_name(j->state),
+                  jm_job_state_name(s));
+    j->state = s;
+    if (jm_job_terminal(j)) {
+        j->end_ms = jm_now_ms();
+        release_slots(jm, j);
+    }
+}
+
+/* Moves a FAILING/CANCELLING/RUNNING job on once all its subtasks ended. */
+static void
+check_job_done(jm_t *jm, jm_job_t *j)
+{
+    const weir_plan_t *p = j->plan;
+    bool all_finished = true;
+
+    if (jm_job_terminal(j) || j->state == JOB_CREATED)
+        return;
+    for (int v = 0; v < p->nvertices; v++)
+        for (int s = 0; s < p->vertices[v].parallelism; s++) {
+            weir_task_state_t st = j->subtasks[v][s].state;
+            if (!subtask_terminal(st))
+                return;
+            all_finished &= st == WEIR_TASK_FINISHED;
+        }
+    if (j->state == JOB_FAILING)
+        job_set_state(jm, j, JOB_FAILED);
+    else if (j->state == JOB_CANCELLING)
+        job_set_state(jm, j, JOB_CANCELED);
+    else
+        job_set_state(jm, j, all_finished ? JOB_FINISHED : JOB_FAILED);
+    schedule(jm);
+}
+
+/* Sends cancel to every task manager still running a subtask of j. */
+static void
+cancel_subtasks(jm_t *jm, jm_job_t *j)
+{
+    for (int i = 0; i < jm->ntms; i++) {
+        jm_tm_t *tm = jm->tms[i];
+        bool has = false;
+        for (int v = 0; v < j->plan->nvertices && !has; v++)
+            for (int s = 0; s < j->plan->vertices[v].parallelism && !has; s++)
+                has = j->subtasks[v][s].tm == tm && !subtask_terminal(j->subtasks[v][s].state);
+        if (has) {
+            for (int v = 0; v < j->plan->nvertices; v++)
+                for (int s = 0; s < j->plan->vertices[v].parallelism; s++)
+                    if (j->subtasks[v][s].tm == tm && !subtask_terminal(j->subtasks[v][s].state))
+                        j->subtasks[v][s].state = WEIR_TASK_CANCELING;
+            send_job_msg(tm, "cancel", j);
+        }
+    }
+}
+
+static void
+job_fail(jm_t *jm, jm_job_t *j, const char *msg)
+{
+    if (jm_job_terminal(j) || j->state == JOB_FAILING)
+        return;
+    if (j->failure == NULL) {
+        j->failure = strdup(msg);
+        j->failure_ms = jm_now_ms();
+    }
+    weir_log_warn("[job:%.8s] failed: %s", j->id, msg);
+    if (j->state == JOB_CREATED) {
+        job_set_state(jm, j, JOB_FAILED);
+        return;
+    }
+    job_set_state(jm, j, JOB_FAILING);
+    cancel_subtasks(jm, j);
+    check_job_done(jm, j);
+}
+
+int
+jm_cancel(jm_t *jm, jm_job_t *j)
+{
+    if (jm_job_terminal(j))
+        return WEIR_ESTATE;
+    if (j->state == JOB_CREATED) {
+        job_set_state(jm, j, JOB_CANCELED);
+        return 0;
+    }
+    if (j->state == JOB_CANCELLING || j->state == JOB_FAILING)
+        return 0;
+    job_set_state(jm, j, JOB_CANCELLING);
+    cancel_subtasks(jm, j);
+    check_job_done(jm, j);
+    return 0;
+}
+
+/* ---- scheduling ------------------------------------------------------------ */
+
+static void
+deploy(jm_t *jm, jm_job_t *j)
+{
+    const weir_plan_t *p = j->plan;
+
+    j->deploys_pending = 0;
+    for (int i = 0; i < jm->ntms; i++) {
+        jm_tm_t *tm = jm->tms[i];
+        int ntasks = 0;
+        weir_msg_t m;
+
+        for (int v = 0; v < p->nvertices; v++)
+            for (int s = 0; s < p->vertices[v].parallelism; s++)
+                ntasks += j->subtasks[v][s].tm == tm;
+        if (ntasks == 0)
+            continue;
+        weir_msg_begin(&m, "deploy", 10);
+        weir_msg_str(&m, "job", j->id);
+        weir_msg_int(&m, "attempt", j->attempt);
+        weir_msg_str(&m, "path", j->path);
+        weir_msg_strn(&m, "text", j->text, j->text_len);
+        weir_msg_int(&m, "parallelism", j->parallelism_override);
+        weir_msg_key(&m, "vars");
+        msgpack_pack_map(&m.pk, (size_t)j->vars.n);
+        for (int k = 0; k < j->vars.n; k++) {
+            size_t kl = strlen(j->vars.keys[k]), vl = strlen(j->vars.vals[k]);
+            msgpack_pack_str(&m.pk, kl);
+            msgpack_pack_str_body(&m.pk, j->vars.keys[k], kl);
+            msgpack_pack_str(&m.pk, vl);
+            msgpack_pack_str_body(&m.pk, j->vars.vals[k], vl);
+        }
+        weir_msg_key(&m, "placement");
+        msgpack_pack_array(&m.pk, (size_t)p->nvertices);
+        for (int v = 0; v < p->nvertices; v++) {
+            msgpack_pack_array(&m.pk, (size_t)p->vertices[v].parallelism);
+            for (int s = 0; s < p->vertices[v].parallelism; s++) {
+                const char *a = j->subtasks[v][s].tm->addr;
+                msgpack_pack_str(&m.pk, strlen(a));
+                msgpack_pack_str_body(&m.pk, a, strlen(a));
+            }
+        }
+        weir_msg_key(&m, "tasks");
+        msgpack_pack_array(&m.pk, (size_t)ntasks);
+        for (int v = 0; v < p->nvertices; v++)
+            for (int s = 0; s < p->vertices[v].parallelism; s++)
+                if (j->subtasks[v][s].tm == tm) {
+                    msgpack_pack_array(&m.pk, 2);
+                    msgpack_pack_int(&m.pk, v);
+                    msgpack_pack_int(&m.pk, s);
+                    j->subtasks[v][s].state = WEIR_TASK_DEPLOYING;
+                }
+        weir_msg_int(&m, "credits", 4);
+        if (weir_msg_send(&m, tm->conn) != 0) {
+            job_fail(jm, j, "cannot send the deployment to a task manager");
+            return;
+        }
+        j->deploys_pending++;
+    }
+}
+
+/* Takes n free slots, one per task manager in turn, for balance. */
+static bool
+allocate(jm_t *jm, jm_job_t *j, int n)
+{
+    int taken = 0;
+
+    if (jm_free_slots(jm) < n)
+        return false;
+    free(j->slot_tm);
+    j->slot_tm = calloc((size_t)n, sizeof(*j->slot_tm));
+    if (j->slot_tm == NULL)
+        return false;
+    j->nslot_tms = n;
+    while (taken < n) {
+        for (int i = 0; i < jm->ntms && taken < n; i++) {
+            jm_tm_t *tm = jm->tms[i];
+            for (int s = 0; s < tm->nslots; s++) {
+                if (tm->slots[s].job != NULL)
+                    continue;
+                tm->slots[s].job = j;
+                tm->slots[s].index = taken;
+                j->slot_tm[taken++] = tm;
+                break;
+            }
+        }
+    }
+    return true;
+}
+
+static void
+schedule(jm_t *jm)
+{
+    for (int i = 0; i < jm->njobs; i++) {
+        jm_job_t *j = jm->jobs[i];
+        const weir_plan_t *p = j->plan;
+
+        if (j->state != JOB_CREATED)
+            continue;
+        if (!allocate(jm, j, p->slots))
+            continue;
+        j->start_ms = jm_now_ms();
+        for (int v = 0; v < p->nvertices; v++)
+            for (int s = 0; s < p->vertices[v].parallelism; s++) {
+                j->subtasks[v][s].tm = j->slot_tm[s];
+                j->subtasks[v][s].state = WEIR_TASK_CREATED;
+                free(j->subtasks[v][s].failure);
+                j->subtasks[v][s].failure = NULL;
+            }
+        job_set_state(jm, j, JOB_RUNNING);
+        weir_log_info("[job:%.8s] scheduled on %d slots", j->id, p->slots);
+        deploy(jm, j);
+    }
+}
+
+static void
+job_id_new(char out[WEIR_JOB_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char r[WEIR_JOB_ID_LEN / 2];
+
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        uint64_t x = weir_mono_ns() ^ ((uint64_t)getpid() << 32);
+        for (size_t i = 0; i < sizeof(r); i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            r[i] = (unsigned char)(x >> 56);
+        }
+    }
+    for (size_t i = 0; i < sizeof(r); i++) {
+        out[2 * i] = hex[r[i] >> 4];
+        out[2 * i + 1] = hex[r[i] & 15];
+    }
+    out[WEIR_JOB_ID_LEN] = '\0';
+}
+
+int
+jm_submit(jm_t *jm, const char *path, const char *text, size_t len, const weir_vars_t *vars,
+          int parallelism, jm_job_t **out, weir_err_t *err)
+{
+    weir_plan_t *plan;
+    jm_job_t *j, **jobs;
+    int rc;
+
+    if (parallelism < 0 || parallelism > 32768)
+        return weir_err_set(err, WEIR_EINVAL, "parallelism must be between 1 and 32768");
+    rc = weir_plan_from_text(path, text, len, vars, parallelism, &plan, err);
+    if (rc != 0)
+        return rc;
+    j = calloc(1, sizeof(*j));
+    jobs = realloc(jm->jobs, (size_t)(jm->njobs + 1) * sizeof(*jobs));
+    if (j == NULL || jobs == NULL) {
+        free(j);
+        weir_plan_destroy(plan);
+        return weir_err_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    jm->jobs = jobs;
+    job_id_new(j->id);
+    j->plan = plan;
+    j->name = strdup(plan->jf->name);
+    j->path = strdup(path);
+    j->text = malloc(len + 1);
+    if (j->text != NULL) {
+        memcpy(j->text, text, len);
+        j->text[len] = '\0';
+    }
+    j->text_len = len;
+    for (int i = 0; vars != NULL && i < vars->n; i++)
+        weir_vars_set(&j->vars, vars->keys[i], vars->vals[i]);
+    j->parallelism_override = parallelism;
+    j->submit_ms = jm_now_ms();
+    j->wait_since_mono = jm_mono_ms();
+    j->subtasks = calloc((size_t)plan->nvertices, sizeof(*j->subtasks));
+    for (int v = 0; j->subtasks != NULL && v < plan->nvertices; v++)
+        j->subtasks[v] = calloc((size_t)plan->vertices[v].parallelism, sizeof(jm_subtask_t));
+    jm->jobs[jm->njobs++] = j;
+    weir_log_info("[job:%.8s] submitted '%s' (%d vertices, needs %d slots)", j->id, j->name,
+                  plan->nvertices, plan->slots);
+    schedule(jm);
+    *out = j;
+    return 0;
+}
+
+/* ---- task managers -------------------------------------------------------------- */
+
+static void
+tm_lost(jm_t *jm, jm_tm_t *tm, const char *why)
+{
+    char msg[512];
+
+    if (tm->lost)
+        return;
+    tm->lost = true;
+    weir_log_warn("task manager %s (%s) lost: %s", tm->id, tm->addr, why);
+    snprintf(msg, sizeof(msg), "task manager %s (%s) lost: %s", tm->id, tm->addr, why);
+    for (int i = 0; i < jm->njobs; i++) {
+        jm_job_t *j = jm->jobs[i];
+        bool hit = false;
+        if (jm_job_terminal(j) || j->state == JOB_CREATED)
+            continue;
+        for (int v = 0; v < j->plan->nvertices; v++)
+            for (int s = 0; s < j->plan->vertices[v].parallelism; s++) {
+                jm_subtask_t *st = &j->subtasks[v][s];
+                if (st->tm != tm)
+                    continue;
+                hit = true;
+                if (!subtask_terminal(st->state)) {
+                    st->state = WEIR_TASK_FAILED;
+                    free(st->failure);
+                    st->failure = strdup(msg);
+                }
+            }
+        if (hit) {
+            job_fail(jm, j, msg);
+            check_job_done(jm, j);
+        }
+    }
+    for (int i = 0; i < jm->ntms; i++) {
+        if (jm->tms[i] == tm) {
+            jm->tms[i] = jm->tms[--jm->ntms];
+            break;
+        }
+    }
+    /* jobs that still point at tm in subtasks are terminal or failing with
+     * it marked failed; keep the struct for their history */
+    if (tm->conn != NULL) {
+        tm->conn->data = NULL;
+        weir_conn_close(tm->conn, 0);
+        tm->conn = NULL;
+    }
+    free(tm->slots);
+    tm->slots = NULL;
+    tm->nslots = 0;
+    schedule(jm);
+}
+
+static jm_tm_t *
+tm_of_conn(jm_t *jm, weir_conn_t *c)
+{
+    for (int i = 0; i < jm->ntms; i++)
+        if (jm->tms[i]->conn == c)
+            return jm->tms[i];
+    return NULL;
+}
+
+static void
+reply(weir_conn_t *c, const char *type, const char *reason)
+{
+    weir_msg_t m;
+
+    weir_msg_begin(&m, type, 2);
+    weir_msg_str(&m, "reason", reason);
+    weir_msg_send(&m, c);
+}
+
+static void
+handle_register(jm_t *jm, weir_conn_t *c, const msgpack_object *msg)
+{
+    char id[64], host[48], secret[128];
+    int64_t version = weir_msg_get_int(msg, "version", 0);
+    int64_t slots = weir_msg_get_int(msg, "slots", 0);
+    int64_t port = weir_msg_get_int(msg, "port", 0);
+    jm_tm_t *tm, **tms;
+
+    weir_msg_get_str(msg, "id", id, sizeof(id));
+    weir_msg_get_str(msg, "host", host, sizeof(host));
+    weir_msg_get_str(msg, "secret", secret, sizeof(secret));
+    if (version != WEIR_PROTOCOL_VERSION) {
+        reply(c, "rejected", "protocol version mismatch");
+        weir_conn_close(c, 0);
+        return;
+    }
+    if (jm->secret[0] != '\0' && strcmp(secret, jm->secret) != 0) {
+        weir_log_warn("rejected task manager from %s: wrong cluster secret", c->peer);
+        reply(c, "rejected", "wrong cluster secret");
+        weir_conn_close(c, 0);
+        return;
+    }
+    if (id[0] == '\0' || slots < 1 || slots > 1024 || port <= 0 || port > 65535) {
+        reply(c, "rejected", "bad registration");
+        weir_conn_close(c, 0);
+        return;
+    }
+    for (int i = 0; i < jm->ntms; i++)
+        if (strcmp(jm->tms[i]->id, id) == 0) {
+            tm_lost(jm, jm->tms[i], "re-registered from a new connection");
+            break;
+        }
+    tm = calloc(1, sizeof(*tm));
+    tms = realloc(jm->tms, (size_t)(jm->ntms + 1) * sizeof(*tms));
+    if (tm == NULL || tms == NULL) {
+        free(tm);
+        weir_conn_close(c, 0);
+        return;
+    }
+    jm->tms = tms;
+    snprintf(tm->id, sizeof(tm->id), "%s", id);
+    snprintf(tm->host, sizeof(tm->host), "%s", host);
+    tm->data_port = (int)port;
+    snprintf(tm->addr, sizeof(tm->addr), "%s:%d", host, (int)port);
+    tm->nslots = (int)slots;
+    tm->slots = calloc((size_t)slots, sizeof(*tm->slots));
+    tm->conn = c;
+    tm->last_hb_ms = jm_mono_ms();
+    tm->registered_ms = jm_now_ms();
+    jm->tms[jm->ntms++] = tm;
+    reply(c, "registered", NULL);
+    weir_log_info("task manager %s registered from %s: %d slots, data %s", tm->id, c->peer,
+                  tm->nslots, tm->addr);
+    schedule(jm);
+}
+
+static void
+handle_deployed(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
+{
+    char id[WEIR_JOB_ID_LEN + 1], error[1024];
+    jm_job_t *j = jm_job_find(jm, weir_msg_get_str(msg, "job", id, sizeof(id)));
+
+    if (j == NULL || weir_msg_get_int(msg, "attempt", -1) != j->attempt)
+        return;
+    weir_msg_get_str(msg, "error", error, sizeof(error));
+    if (error[0] != '\0') {
+        char m[1200];
+        snprintf(m, sizeof(m), "deployment on %s failed: %s", tm->id, error);
+        for (int v = 0; v < j->plan->nvertices; v++)
+            for (int s = 0; s < j->plan->vertices[v].parallelism; s++)
+                if (j->subtasks[v][s].tm == tm)
+                    j->subtasks[v][s].state = WEIR_TASK_FAILED;
+        job_fail(jm, j, m);
+        return;
+    }
+    if (j->state != JOB_RUNNING || --j->deploys_pending > 0)
+        return;
+    for (int i = 0; i < jm->ntms; i++) {
+        bool has = false;
+        for (int v = 0; v < j->plan->nvertices && !has; v++)
+            for (int s = 0; s < j->plan->vertices[v].parallelism && !has; s++)
+                has = j->subtasks[v][s].tm == jm->tms[i];
+        if (has)
+            send_job_msg(jm->tms[i], "start", j);
+    }
+}
+
+static void
+handle_task_state(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
+{
+    char id[WEIR_JOB_ID_LEN + 1], state[32], error[2048];
+    jm_job_t *j = jm_job_find(jm, weir_msg_get_str(msg, "job", id, sizeof(id)));
+    int v = (int)weir_msg_get_int(msg, "vertex", -1);
+    int s = (int)weir_msg_get_int(msg, "subtask", -1);
+    int st;
+
+    if (j == NULL || weir_msg_get_int(msg, "attempt", -1) != j->attempt ||
+        v < 0 || v >= j->plan->nvertices || s < 0 || s >= j->plan->vertices[v].parallelism ||
+        j->subtasks[v][s].tm != tm)
+        return;
+    st = weir_task_state_parse(weir_msg_get_str(msg, "state", state, sizeof(state)));
+    if (st < 0 || subtask_terminal(j->subtasks[v][s].state))
+        return;
+    weir_msg_get_str(msg, "error", error, sizeof(error));
+    j->subtasks[v][s].state = (weir_task_state_t)st;
+    if (st == WEIR_TASK_FAILED) {
+        char m[2400];
+        free(j->subtasks[v][s].failure);
+        j->subtasks[v][s].failure = strdup(error);
+        snprintf(m, sizeof(m), "%s (subtask %d/%d) on %s failed: %s", j->plan->vertices[v].name,
+                 s + 1, j->plan->vertices[v].parallelism, tm->id, error);
+        job_fail(jm, j, m);
+    }
+    check_job_done(jm, j);
+}
+
+static void
+rpc_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
+{
+    jm_t *jm = &jm_state;
+    msgpack_unpacked u;
+    size_t off = 0;
+    char type[32];
+    jm_tm_t *tm;
+
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, frame, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        u.data.type != MSGPACK_OBJECT_MAP) {
+        msgpack_unpacked_destroy(&u);
+        weir_log_warn("malformed frame from %s; closing", c->peer);
+        weir_conn_close(c, UV_EPROTO);
+        return;
+    }
+    weir_msg_get_str(&u.data, "t", type, sizeof(type));
+    tm = tm_of_conn(jm, c);
+    if (strcmp(type, "register") == 0) {
+        if (tm == NULL)
+            handle_register(jm, c, &u.data);
+    } else if (tm == NULL) {
+        weir_log_warn("message '%s' from unregistered %s; closing", type, c->peer);
+        weir_conn_close(c, UV_EPROTO);
+    } else {
+        tm->last_hb_ms = jm_mono_ms();
+        if (strcmp(type, "deployed") == 0)
+            handle_deployed(jm, tm, &u.data);
+        else if (strcmp(type, "task_state") == 0)
+            handle_task_state(jm, tm, &u.data);
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+static void
+rpc_close_cb(weir_conn_t *c, int status)
+{
+    jm_t *jm = &jm_state;
+    jm_tm_t *tm = tm_of_conn(jm, c);
+    char why[128];
+
+    if (tm == NULL)
+        return;
+    tm->conn = NULL;
+    snprintf(why, sizeof(why), "connection closed (%s)", status ? uv_strerror(status) : "EOF");
+    tm_lost(jm, tm, why);
+}
+
+static void
+rpc_accept_cb(weir_listener_t *l, weir_conn_t *c)
+{
+    c->on_frame = rpc_frame_cb;
+    c->on_close = rpc_close_cb;
+    c->data = l->data;
+}
+
+/* ---- timers, signals, main ---------------------------------------------------------- */
+
+static void
+tick_cb(uv_timer_t *h)
+{
+    jm_t *jm = h->data;
+    uint64_t now = jm_mono_ms();
+
+    for (int i = 0; i < jm->ntms; i++) {
+        jm_tm_t *tm = jm->tms[i];
+        if (now - tm->last_hb_ms > jm->hb_timeout_ms) {
+            char why[128];
+            snprintf(why, sizeof(why), "no heartbeat for %.1f s",
+                     (double)(now - tm->last_hb_ms) / 1000.0);
+            tm_lost(jm, tm, why);
+            i = -1;                     /* the list changed */
+        }
+    }
+    for (int i = 0; i < jm->njobs; i++) {
+        jm_job_t *j = jm->jobs[i];
+        if (j->state == JOB_CREATED && now - j->wait_since_mono > jm->slot_timeout_ms) {
+            char msg[512];
+            snprintf(msg, sizeof(msg),
+                     "not enough slots: the job needs %d, the cluster has %d free of %d "
+                     "(waited %.1f s; add task managers or lower the parallelism)",
+                     j->plan->slots, jm_free_slots(jm), jm_total_slots(jm),
+                     (double)jm->slot_timeout_ms / 1000.0);
+            job_fail(jm, j, msg);
+        }
+    }
+    schedule(jm);
+}
+
+static void
+close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void
+signal_cb(uv_signal_t *h, int signum)
+{
+    jm_t *jm = h->data;
+
+    weir_log_info("signal %d: stopping", signum);
+    if (jm->http != NULL) {
+        weir_http_server_close(jm->http);
+        jm->http = NULL;
+    }
+    for (int i = 0; i < jm->ntms; i++)
+        if (jm->tms[i]->conn != NULL) {
+            jm->tms[i]->conn->on_close = NULL;
+            weir_conn_close(jm->tms[i]->conn, 0);
+            jm->tms[i]->conn = NULL;
+        }
+    uv_walk(jm->loop, close_walk_cb, NULL);
+}
+
+static int
+write_ports_file(const jm_t *jm)
+{
+    char tmp[600];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", jm->ports_file);
+    f = fopen(tmp, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "rpc=%d\nrest=%d\n", jm->rpc_port, jm->rest_port);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, jm->ports_file);
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+        "usage: weir-jobmanager [options]\n"
+        "  --host ADDR               listen address (env WEIR_HOST; default 127.0.0.1)\n"
+        "  --rpc-port P              task manager port (env WEIR_RPC_PORT; default 6123; 0 = free)\n"
+        "  --rest-port P             REST/dashboard port (env WEIR_REST_PORT; default 8081; 0 = free)\n"
+        "  --heartbeat-timeout DUR   lose a silent task manager after DUR (default 5s)\n"
+        "  --slot-timeout DUR        fail a job waiting this long for slots (default 60s)\n"
+        "  --ports-file FILE         write the bound ports to FILE (rpc=..., rest=...)\n"
+        "  --secret S                cluster secret task managers must present (env WEIR_SECRET)\n"
+        "  --log-level L             error|warn|info|debug (env WEIR_LOG_LEVEL)\n");
+}
+
+static const char *
+env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+static int
+parse_port(const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < 0 || v > 65535)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int
+parse_dur_ms(const char *s, uint64_t *out)
+{
+    int64_t us;
+
+    if (weir_duration_parse(s, &us) != 0 || us <= 0)
+        return -1;
+    *out = (uint64_t)(us / 1000);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "host", required_argument, NULL, 'H' },
+        { "rpc-port", required_argument, NULL, 'r' },
+        { "rest-port", required_argument, NULL, 'p' },
+        { "heartbeat-timeout", required_argument, NULL, 'b' },
+        { "slot-timeout", required_argument, NULL, 't' },
+        { "ports-file", required_argument, NULL, 'f' },
+        { "secret", required_argument, NULL, 'S' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    jm_t *jm = &jm_state;
+    const char *rpc = env_or("WEIR_RPC_PORT", "6123"), *rest = env_or("WEIR_REST_PORT", "8081");
+    const char *hb = env_or("WEIR_HEARTBEAT_TIMEOUT", "5s"), *st = env_or("WEIR_SLOT_TIMEOUT", "60s");
+    const char *level = env_or("WEIR_LOG_LEVEL", "info");
+    weir_err_t err = { 0 };
+    int c, lvl;
+
+    snprintf(jm->host, sizeof(jm->host), "%s", env_or("WEIR_HOST", "127.0.0.1"));
+    snprintf(jm->secret, sizeof(jm->secret), "%s", env_or("WEIR_SECRET", ""));
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'H': snprintf(jm->host, sizeof(jm->host), "%s", optarg); break;
+        case 'r': rpc = optarg; break;
+        case 'p': rest = optarg; break;
+        case 'b': hb = optarg; break;
+        case 't': st = optarg; break;
+        case 'f': snprintf(jm->ports_file, sizeof(jm->ports_file), "%s", optarg); break;
+        case 'S': snprintf(jm->secret, sizeof(jm->secret), "%s", optarg); break;
+        case 'l': level = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if ((lvl = weir_log_level_parse(level)) < 0 || parse_port(rpc, &jm->rpc_port) != 0 ||
+        parse_port(rest, &jm->rest_port) != 0 || parse_dur_ms(hb, &jm->hb_timeout_ms) != 0 ||
+        parse_dur_ms(st, &jm->slot_timeout_ms) != 0) {
+        fprintf(stderr, "weir-jobmanager: bad option value (ports 0-65535, durations like 5s, "
+                        "log levels error|warn|info|debug)\n");
+        return 2;
+    }
+    weir_log_init("jobmanager", (weir_log_level_t)lvl);
+    signal(SIGPIPE, SIG_IGN);
+    jm->loop = uv_default_loop();
+    jm->rpc.accept_cb = rpc_accept_cb;
+    jm->rpc.data = jm;
+    jm->rpc.max_frame = 16u << 20;
+    if (weir_listen(jm->loop, &jm->rpc, jm->host, jm->rpc_port, &jm->rpc_port, &err) != 0 ||
+        weir_http_server_start(jm->loop, jm->host, jm->rest_port, NULL, jm_rest_handle, jm,
+                               &jm->http, &err) != 0) {
+        weir_log_error("%s", err.msg);
+        return 1;
+    }
+    jm->rest_port = weir_http_server_port(jm->http);
+    if (jm->ports_file[0] != '\0' && write_ports_file(jm) != 0) {
+        weir_log_error("cannot write ports file %s", jm->ports_file);
+        return 1;
+    }
+    uv_timer_init(jm->loop, &jm->tick);
+    jm->tick.data = jm;
+    uv_timer_start(&jm->tick, tick_cb, 200, 200);
+    uv_signal_init(jm->loop, &jm->sigterm);
+    uv_signal_init(jm->loop, &jm->sigint);
+    jm->sigterm.data = jm->sigint.data = jm;
+    uv_signal_start(&jm->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&jm->sigint, signal_cb, SIGINT);
+    weir_log_info("rpc: %s:%d", jm->host, jm->rpc_port);
+    weir_log_info("rest: http://%s:%d/", jm->host, jm->rest_port);
+    uv_run(jm->loop, UV_RUN_DEFAULT);
+    uv_loop_close(jm->loop);
+    weir_log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,808 @@
+/* runtime/taskmanager/task.c -- a subtask's thread: chain, inputs, outputs.
+ *
+ * See task.h for channels and locking. The thread's life:
+ *
+ *   open every operator of the chain
+ *   source vertex:  poll the source, push the rows through the chain
+ *   other vertices: take input items (batches, end-of-stream markers) from
+ *                   the input queue, push batches through the chain
+ *   when every input ended (or the source is exhausted): finish each
+ *   operator in chain order, flushing what it emits downstream, then send
+ *   end-of-stream on every output channel and report FINISHED
+ *
+ * Rows leave the chain's tail through the partitioner of every outgoing
+ * edge and are packed into the channel's frame buffer. The buffer layout is
+ * fixed so that no byte is copied when the frame goes out:
+ *
+ *   [4: frame length][prefix: fixarray 7, 0, job, attempt, edge, src, dst]
+ *   [c6 + u32: bin length][dd + u32: cells][ce + u32: rows][ce + u32: fields]
+ *   [cells ...]
+ *
+ * The bracketed headers are filled in at flush time.
+ */
+#include "task.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/codec.h"
+#include "../core/log.h"
+
+typedef struct in_item {
+    struct in_item *next;
+    int             kind;        /* WEIR_DATA_BATCH or WEIR_DATA_EOS */
+    int             chan;        /* index into t->in */
+    char           *data;        /* owned; payload at data + off */
+    size_t          off, len;
+} in_item_t;
+
+typedef struct out_chan {
+    int          edge;           /* plan edge index */
+    int          dst;            /* receiving subtask */
+    weir_task_t *local;          /* receiving task when on this task manager */
+    int          local_in;       /* its input channel index */
+    const char  *addr;           /* receiving task manager when remote */
+    int          credits;        /* guarded by the task mutex */
+    weir_buf_t   buf;            /* frame under construction */
+    size_t       payload_off;    /* where the bin payload starts */
+    int          rows;
+    int          nfields;
+} out_chan_t;
+
+typedef struct in_chan {
+    int          edge;
+    int          src;            /* sending subtask */
+    int          input;          /* head operator input index */
+    bool         eos;
+    weir_task_t *local;          /* sending task when local */
+    int          local_out;      /* its output channel index */
+    const char  *addr;           /* sending task manager when remote */
+} in_chan_t;
+
+/* An outgoing edge: its channels, indexed by receiving subtask. */
+typedef struct out_edge {
+    const weir_plan_edge_t *pe;
+    int                     first;   /* index of channel for dst 0 in t->out */
+    int                     n;       /* receiving parallelism */
+    int                     rr;      /* round-robin position */
+} out_edge_t;
+
+struct weir_task {
+    weir_tm_job_t          *job;
+    const weir_plan_vertex_t *v;
+    int                     vertex, subtask;
+    weir_task_env_t         env;
+    char                    prefix[160];
+
+    pthread_t               thread;
+    bool                    started;
+    pthread_mutex_t         mu;
+    pthread_cond_t          cond;
+    in_item_t              *q_head, *q_tail;
+    volatile int            canceled;
+    volatile int            done;
+
+    int                     nin;
+    in_chan_t              *in;
+    int                     in_open;     /* channels without EOS yet */
+    int                     nout;
+    out_chan_t             *out;
+    int                     nedges_out;
+    out_edge_t             *edges_out;
+
+    weir_op_ctx_t           ctx;
+    weir_op_t              *ops;         /* v->nops */
+    int                     opened;      /* ops opened so far */
+    weir_batch_t          **outb;        /* per op output batch (NULL for sinks) */
+    weir_batch_t          **inb;         /* per head input: decode target */
+    weir_state_backend_t   *state;
+    weir_err_t              err;
+};
+
+int weir_task_vertex(const weir_task_t *t) { return t->vertex; }
+int weir_task_subtask(const weir_task_t *t) { return t->subtask; }
+weir_tm_job_t *weir_task_job(const weir_task_t *t) { return t->job; }
+bool weir_task_done(const weir_task_t *t) { return __atomic_load_n(&t->done, __ATOMIC_ACQUIRE); }
+
+weir_task_t *
+weir_tm_job_find(const weir_tm_job_t *job, int vertex, int subtask)
+{
+    for (int i = 0; i < job->ntasks; i++)
+        if (job->tasks[i] != NULL && job->tasks[i]->vertex == vertex &&
+            job->tasks[i]->subtask == subtask)
+            return job->tasks[i];
+    return NULL;
+}
+
+/* ---- channel buffers ---------------------------------------------------- */
+
+#define PAYLOAD_HDR 15        /* dd+u32, ce+u32, ce+u32 */
+
+static void
+put_u32(char *p, uint8_t tag, uint32_t v)
+{
+    p[0] = (char)tag;
+    weir_frame_put_len(p + 1, v);
+}
+
+/* Starts a fresh frame in c->buf: frame header, fixed prefix, bin header and
+ * batch header placeholders. */
+static int
+chan_reset(weir_task_t *t, out_chan_t *c)
+{
+    msgpack_packer pk;
+
+    weir_buf_reset(&c->buf);
+    if (weir_buf_reserve(&c->buf, t->job->buffer_bytes + 1024) != 0)
+        return WEIR_ENOMEM;
+    c->buf.len = WEIR_FRAME_HDR;
+    msgpack_packer_init(&pk, &c->buf, weir_buf_msgpack_write);
+    msgpack_pack_array(&pk, 7);
+    msgpack_pack_int(&pk, WEIR_DATA_BATCH);
+    msgpack_pack_str(&pk, WEIR_JOB_ID_LEN);
+    msgpack_pack_str_body(&pk, t->job->id, WEIR_JOB_ID_LEN);
+    msgpack_pack_int(&pk, t->job->attempt);
+    msgpack_pack_int(&pk, c->edge);
+    msgpack_pack_int(&pk, t->subtask);
+    msgpack_pack_int(&pk, c->dst);
+    if (weir_buf_reserve(&c->buf, 5 + PAYLOAD_HDR) != 0)
+        return WEIR_ENOMEM;
+    c->buf.len += 5;                       /* c6 + u32 bin length */
+    c->payload_off = c->buf.len;
+    c->buf.len += PAYLOAD_HDR;
+    c->rows = 0;
+    return 0;
+}
+
+static void
+queue_push(weir_task_t *t, in_item_t *it)
+{
+    pthread_mutex_lock(&t->mu);
+    it->next = NULL;
+    if (t->q_tail != NULL)
+        t->q_tail->next = it;
+    else
+        t->q_head = it;
+    t->q_tail = it;
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void
+timed_wait(weir_task_t *t, int64_t us)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += us / 1000000;
+    ts.tv_nsec += (us % 1000000) * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&t->cond, &t->mu, &ts);
+}
+
+/* Sends the staged rows of c, waiting for a credit. Returns 0, or
+ * WEIR_ECANCELED when the task was canceled while waiting. */
+static int
+chan_flush(weir_task_t *t, out_chan_t *c)
+{
+    uint32_t plen;
+    weir_buf_t frame;
+
+    if (c->rows == 0)
+        return 0;
+    pthread_mutex_lock(&t->mu);
+    while (c->credits == 0 && !t->canceled)
+        timed_wait(t, 100000);
+    if (t->canceled) {
+        pthread_mutex_unlock(&t->mu);
+        return WEIR_ECANCELED;
+    }
+    c->credits--;
+    pthread_mutex_unlock(&t->mu);
+
+    plen = (uint32_t)(c->buf.len - c->payload_off);
+    put_u32(c->buf.data + c->payload_off - 5, 0xc6, plen);
+    put_u32(c->buf.data + c->payload_off, 0xdd, 2 + (uint32_t)c->rows * (uint32_t)c->nfields);
+    put_u32(c->buf.data + c->payload_off + 5, 0xce, (uint32_t)c->rows);
+    put_u32(c->buf.data + c->payload_off + 10, 0xce, (uint32_t)c->nfields);
+    weir_frame_put_len(c->buf.data, (uint32_t)(c->buf.len - WEIR_FRAME_HDR));
+
+    frame = c->buf;
+    memset(&c->buf, 0, sizeof(c->buf));
+    if (c->local != NULL) {
+        in_item_t *it = malloc(sizeof(*it));
+        if (it == NULL) {
+            weir_buf_free(&frame);
+            return WEIR_ENOMEM;
+        }
+        it->kind = WEIR_DATA_BATCH;
+        it->chan = c->local_in;
+        it->data = frame.data;
+        it->off = c->payload_off;
+        it->len = plen;
+        queue_push(c->local, it);
+    } else {
+        t->env.send(t->env.tm, c->addr, &frame);
+    }
+    return chan_reset(t, c);
+}
+
+static int
+chan_send_eos(weir_task_t *t, out_chan_t *c)
+{
+    if (c->local != NULL) {
+        in_item_t *it = calloc(1, sizeof(*it));
+        if (it == NULL)
+            return WEIR_ENOMEM;
+        it->kind = WEIR_DATA_EOS;
+        it->chan = c->local_in;
+        queue_push(c->local, it);
+    } else {
+        weir_buf_t frame = WEIR_BUF_INIT;
+        size_t hdr = weir_frame_begin(&frame);
+        msgpack_packer pk;
+
+        msgpack_packer_init(&pk, &frame, weir_buf_msgpack_write);
+        msgpack_pack_array(&pk, 6);
+        msgpack_pack_int(&pk, WEIR_DATA_EOS);
+        msgpack_pack_str(&pk, WEIR_JOB_ID_LEN);
+        msgpack_pack_str_body(&pk, t->job->id, WEIR_JOB_ID_LEN);
+        msgpack_pack_int(&pk, t->job->attempt);
+        msgpack_pack_int(&pk, c->edge);
+        msgpack_pack_int(&pk, t->subtask);
+        msgpack_pack_int(&pk, c->dst);
+        if (weir_frame_end(&frame, hdr, WEIR_FRAME_MAX_DEFAULT) != 0) {
+            weir_buf_free(&frame);
+            return WEIR_ENOMEM;
+        }
+        t->env.send(t->env.tm, c->addr, &frame);
+    }
+    return 0;
+}
+
+/* Gives a consumed buffer's credit back to its sender. */
+static void
+return_credit(weir_task_t *t, const in_chan_t *ic)
+{
+    if (ic->local != NULL) {
+        weir_task_t *s = ic->local;
+        pthread_mutex_lock(&s->mu);
+        s->out[ic->local_out].credits++;
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        weir_buf_t frame = WEIR_BUF_INIT;
+        size_t hdr = weir_frame_begin(&frame);
+        msgpack_packer pk;
+
+        msgpack_packer_init(&pk, &frame, weir_buf_msgpack_write);
+        msgpack_pack_array(&pk, 7);
+        msgpack_pack_int(&pk, WEIR_DATA_CREDIT);
+        msgpack_pack_str(&pk, WEIR_JOB_ID_LEN);
+        msgpack_pack_str_body(&pk, t->job->id, WEIR_JOB_ID_LEN);
+        msgpack_pack_int(&pk, t->job->attempt);
+        msgpack_pack_int(&pk, ic->edge);
+        msgpack_pack_int(&pk, ic->src);
+        msgpack_pack_int(&pk, t->subtask);
+        msgpack_pack_int(&pk, 1);
+        if (weir_frame_end(&frame, hdr, WEIR_FRAME_MAX_DEFAULT) == 0)
+            t->env.send(t->env.tm, ic->addr, &frame);
+        else
+            weir_buf_free(&frame);
+    }
+}
+
+/* ---- emitting ----------------------------------------------------------- */
+
+static int
+chan_add_row(weir_task_t *t, out_chan_t *c, const weir_value_t *row)
+{
+    msgpack_packer pk;
+
+    msgpack_packer_init(&pk, &c->buf, weir_buf_msgpack_write);
+    for (int f = 0; f < c->nfields; f++)
+        if (weir_codec_pack_value(&pk, &row[f]) != 0)
+            return WEIR_ENOMEM;
+    c->rows++;
+    if (c->buf.len >= t->job->buffer_bytes || c->rows >= 65536)
+        return chan_flush(t, c);
+    return 0;
+}
+
+/* Routes the rows of b (the chain tail's output) to every outgoing edge. */
+static int
+emit(weir_task_t *t, const weir_batch_t *b)
+{
+    int rc;
+
+    for (int e = 0; e < t->nedges_out; e++) {
+        out_edge_t *oe = &t->edges_out[e];
+        const weir_plan_edge_t *pe = oe->pe;
+
+        for (int r = 0; r < b->nrows; r++) {
+            const weir_value_t *row = weir_batch_row(b, r);
+            int dst;
+
+            switch (pe->partition) {
+            case WEIR_PART_FORWARD:
+                dst = t->subtask;
+                break;
+            case WEIR_PART_HASH: {
+                uint64_t h = weir_key_hash(row, pe->key_idx, pe->nkeys);
+                dst = weir_key_group_subtask(weir_key_group(h, t->job->plan->max_parallelism),
+                                             oe->n, t->job->plan->max_parallelism);
+                break;
+            }
+            case WEIR_PART_BROADCAST:
+                for (int d = 0; d < oe->n; d++)
+                    if ((rc = chan_add_row(t, &t->out[oe->first + d], row)) != 0)
+                        return rc;
+                continue;
+            default:
+                dst = oe->rr;
+                oe->rr = (oe->rr + 1) % oe->n;
+                break;
+            }
+            rc = chan_add_row(t, &t->out[oe->first + dst], row);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int
+flush_all(weir_task_t *t)
+{
+    for (int i = 0; i < t->nout; i++) {
+        int rc = chan_flush(t, &t->out[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Pushes b, the output of op 'from - 1' (or a source batch when from is 1,
+ * or an input batch for op 0 when from is 0), through ops [from, nops). */
+static int
+run_chain(weir_task_t *t, int from, int input, const weir_batch_t *b)
+{
+    const weir_batch_t *cur = b;
+    int rc;
+
+    for (int i = from; i < t->v->nops; i++) {
+        weir_op_t *op = &t->ops[i];
+        weir_batch_t *out = t->outb[i];
+
+        if (cur->nrows == 0)
+            return 0;
+        if (out != NULL)
+            weir_batch_clear(out);
+        rc = op->cfg->kind->process(op, i == from ? input : 0, cur, out, &t->err);
+        if (rc != 0)
+            return rc;
+        if (out == NULL)
+            return 0;                    /* a sink ends the chain */
+        cur = out;
+        input = 0;
+    }
+    return cur->nrows > 0 ? emit(t, cur) : 0;
+}
+
+/* End of input: finish every operator in order, pushing what each emits. */
+static int
+finish_chain(weir_task_t *t)
+{
+    int rc;
+
+    for (int i = 0; i < t->v->nops; i++) {
+        weir_op_t *op = &t->ops[i];
+        weir_batch_t *out = t->outb[i];
+
+        if (op->cfg->kind->finish == NULL)
+            continue;
+        if (out != NULL)
+            weir_batch_clear(out);
+        rc = op->cfg->kind->finish(op, out, &t->err);
+        if (rc != 0)
+            return rc;
+        if (out != NULL && out->nrows > 0) {
+            rc = i + 1 < t->v->nops ? run_chain(t, i + 1, 0, out) : emit(t, out);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    rc = flush_all(t);
+    if (rc != 0)
+        return rc;
+    for (int c = 0; c < t->nout; c++)
+        if ((rc = chan_send_eos(t, &t->out[c])) != 0)
+            return rc;
+    return 0;
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+static int
+run_source(weir_task_t *t)
+{
+    weir_op_t *src = &t->ops[0];
+    weir_batch_t *out = t->outb[0];
+    int rc = 0;
+
+    while (!t->canceled) {
+        int64_t idle = 0;
+
+        weir_batch_clear(out);
+        rc = src->cfg->kind->poll(src, out, WEIR_BATCH_ROWS, &idle, &t->err);
+        if (rc != 0 && rc != WEIR_EOS)
+            return rc;
+        if (out->nrows > 0) {
+            int rc2 = t->v->nops > 1 ? run_chain(t, 1, 0, out) : emit(t, out);
+            if (rc2 != 0)
+                return rc2;
+        }
+        if (rc == WEIR_EOS)
+            return finish_chain(t);
+        if (out->nrows < WEIR_BATCH_ROWS) {
+            /* caught up with the source: send what is staged */
+            if ((rc = flush_all(t)) != 0)
+                return rc;
+        }
+        if (idle > 0 && out->nrows == 0) {
+            pthread_mutex_lock(&t->mu);
+            if (!t->canceled)
+                timed_wait(t, idle < 200000 ? idle : 200000);
+            pthread_mutex_unlock(&t->mu);
+        }
+    }
+    return WEIR_ECANCELED;
+}
+
+static int
+run_inputs(weir_task_t *t)
+{
+    int rc;
+
+    while (!t->canceled) {
+        in_item_t *it;
+
+        pthread_mutex_lock(&t->mu);
+        if (t->q_head == NULL) {
+            pthread_mutex_unlock(&t->mu);
+            /* nothing queued: send what is staged before waiting */
+            if ((rc = flush_all(t)) != 0)
+                return rc;
+            pthread_mutex_lock(&t->mu);
+            while (t->q_head == NULL && !t->canceled)
+                timed_wait(t, 200000);
+        }
+        it = t->q_head;
+        if (it == NULL || t->canceled) {
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        t->q_head = it->next;
+        if (t->q_head == NULL)
+            t->q_tail = NULL;
+        pthread_mutex_unlock(&t->mu);
+
+        in_chan_t *ic = &t->in[it->chan];
+        if (it->kind == WEIR_DATA_EOS) {
+            free(it);
+            if (!ic->eos) {
+                ic->eos = true;
+                if (--t->in_open == 0)
+                    return finish_chain(t);
+            }
+            continue;
+        }
+        weir_batch_t *b = t->inb[ic->input];
+        weir_batch_clear(b);
+        rc = weir_codec_decode_rows(it->data + it->off, it->len, b, &t->err);
+        free(it->data);
+        free(it);
+        return_credit(t, ic);
+        if (rc != 0)
+            return rc;
+        rc = run_chain(t, 0, ic->input, b);
+        if (rc != 0)
+            return rc;
+    }
+    return WEIR_ECANCELED;
+}
+
+static void *
+task_main(void *arg)
+{
+    weir_task_t *t = arg;
+    int rc = 0;
+
+    for (t->opened = 0; t->opened < t->v->nops; t->opened++) {
+        weir_op_t *op = &t->ops[t->opened];
+        if (op->cfg->kind->open != NULL && (rc = op->cfg->kind->open(op, &t->err)) != 0)
+            break;
+    }
+    if (rc == 0) {
+        t->env.report(t->env.tm, t, WEIR_TASK_RUNNING, NULL);
+        rc = t->v->in_edges == NULL ? run_source(t) : run_inputs(t);
+    }
+    for (int i = t->opened - 1; i >= 0; i--)
+        if (t->ops[i].cfg->kind->close != NULL)
+            t->ops[i].cfg->kind->close(&t->ops[i]);
+
+    if (rc == 0) {
+        weir_log_info("%s finished", t->prefix);
+        t->env.report(t->env.tm, t, WEIR_TASK_FINISHED, NULL);
+    } else if (t->canceled || rc == WEIR_ECANCELED) {
+        weir_log_info("%s canceled", t->prefix);
+        t->env.report(t->env.tm, t, WEIR_TASK_CANCELED, NULL);
+    } else {
+        char msg[WEIR_ERR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "%s", t->err.msg[0] ? t->err.msg : weir_strerror(rc));
+        weir_log_error("%s failed: %s", t->prefix, msg);
+        t->env.report(t->env.tm, t, WEIR_TASK_FAILED, msg);
+    }
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+int
+weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_env_t *env,
+                 weir_task_t **out, weir_err_t *err)
+{
+    const weir_plan_t *p = job->plan;
+    const weir_plan_vertex_t *v = &p->vertices[vertex];
+    weir_task_t *t;
+    int rc = WEIR_ENOMEM;
+
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return weir_err_set(err, WEIR_ENOMEM, "out of memory");
+    t->job = job;
+    t->v = v;
+    t->vertex = vertex;
+    t->subtask = subtask;
+    t->env = *env;
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cond, NULL);
+    snprintf(t->prefix, sizeof(t->prefix), "[job:%.8s vertex:%s#%d/%d]", job->id, v->name,
+             subtask + 1, v->parallelism);
+
+    /* input channels: one per (in edge, upstream subtask) */
+    for (int e = 0; e < v->nin; e++)
+        t->nin += p->vertices[p->edges[v->in_edges[e]].src_vertex].parallelism;
+    for (int e = 0; e < v->nout; e++)
+        t->nout += p->vertices[p->edges[v->out_edges[e]].dst_vertex].parallelism;
+    t->in = calloc((size_t)t->nin + 1, sizeof(*t->in));
+    t->out = calloc((size_t)t->nout + 1, sizeof(*t->out));
+    t->edges_out = calloc((size_t)v->nout + 1, sizeof(*t->edges_out));
+    t->ops = calloc((size_t)v->nops, sizeof(*t->ops));
+    t->outb = calloc((size_t)v->nops, sizeof(*t->outb));
+    t->inb = calloc(WEIR_MAX_INPUTS, sizeof(*t->inb));
+    if (!t->in || !t->out || !t->edges_out || !t->ops || !t->outb || !t->inb)
+        goto fail;
+
+    int k = 0;
+    for (int e = 0; e < v->nin; e++) {
+        const weir_plan_edge_t *pe = &p->edges[v->in_edges[e]];
+        int up = p->vertices[pe->src_vertex].parallelism;
+        for (int s = 0; s < up; s++, k++) {
+            t->in[k].edge = v->in_edges[e];
+            t->in[k].src = s;
+            t->in[k].input = pe->dst_input;
+            t->in[k].addr = job->addr[pe->src_vertex][s];
+        }
+        if (t->inb[pe->dst_input] == NULL &&
+            (t->inb[pe->dst_input] = weir_batch_new(pe->schema, WEIR_BATCH_ROWS)) == NULL)
+            goto fail;
+    }
+    /* a forward channel exists only to the same subtask index; the others
+     * of that edge are never used but keep indexing simple */
+    t->in_open = 0;
+    for (int i = 0; i < t->nin; i++) {
+        const weir_plan_edge_t *pe = &p->edges[t->in[i].edge];
+        if (pe->partition == WEIR_PART_FORWARD && t->in[i].src != subtask)
+            t->in[i].eos = true;
+        else
+            t->in_open++;
+    }
+
+    k = 0;
+    t->nedges_out = v->nout;
+    for (int e = 0; e < v->nout; e++) {
+        const weir_plan_edge_t *pe = &p->edges[v->out_edges[e]];
+        int down = p->vertices[pe->dst_vertex].parallelism;
+        t->edges_out[e].pe = pe;
+        t->edges_out[e].first = k;
+        t->edges_out[e].n = down;
+        t->edges_out[e].rr = subtask % down;
+        for (int d = 0; d < down; d++, k++) {
+            out_chan_t *c = &t->out[k];
+            c->edge = v->out_edges[e];
+            c->dst = d;
+            c->addr = job->addr[pe->dst_vertex][d];
+            c->credits = job->credits;
+            c->nfields = pe->schema->nfields;
+        }
+    }
+    for (int i = 0; i < t->nout; i++)
+        if (chan_reset(t, &t->out[i]) != 0)
+            goto fail;
+
+    t->ctx.job_id = job->id;
+    t->ctx.log_prefix = t->prefix;
+    t->ctx.subtask = subtask;
+    t->ctx.parallelism = v->parallelism;
+    t->ctx.max_parallelism = p->max_parallelism;
+    t->ctx.kg_first = weir_key_group_first(subtask, v->parallelism, p->max_parallelism);
+    t->ctx.kg_last = weir_key_group_last(subtask, v->parallelism, p->max_parallelism);
+    t->ctx.canceled = &t->canceled;
+    if (v->keyed) {
+        rc = weir_state_backend_memory(t->ctx.kg_first, t->ctx.kg_last, &t->state);
+        if (rc != 0)
+            goto fail;
+        t->ctx.state = t->state;
+    }
+    for (int o = 0; o < v->nops; o++) {
+        t->ops[o].cfg = v->ops[o];
+        t->ops[o].ctx = &t->ctx;
+        if (v->ops[o]->output_schema != NULL &&
+            (t->outb[o] = weir_batch_new(v->ops[o]->output_schema, WEIR_BATCH_ROWS)) == NULL)
+            goto fail;
+    }
+    *out = t;
+    return 0;
+
+fail:
+    weir_task_destroy(t);
+    return weir_err_set(err, rc, "cannot create task: %s", weir_strerror(rc));
+}
+
+int
+weir_task_link(weir_task_t *t, weir_err_t *err)
+{
+    for (int i = 0; i < t->nout; i++) {
+        out_chan_t *c = &t->out[i];
+        const weir_plan_edge_t *pe = &t->job->plan->edges[c->edge];
+
+        if (strcmp(c->addr, t->job->self_addr) != 0)
+            continue;
+        c->local = weir_tm_job_find(t->job, pe->dst_vertex, c->dst);
+        if (c->local == NULL)
+            return weir_err_set(err, WEIR_ESTATE, "subtask %d of vertex %d placed here but not deployed",
+                                c->dst, pe->dst_vertex);
+        for (int j = 0; j < c->local->nin; j++)
+            if (c->local->in[j].edge == c->edge && c->local->in[j].src == t->subtask) {
+                c->local_in = j;
+                c->local->in[j].local = t;
+                c->local->in[j].local_out = i;
+            }
+    }
+    return 0;
+}
+
+int
+weir_task_start(weir_task_t *t)
+{
+    if (pthread_create(&t->thread, NULL, task_main, t) != 0)
+        return WEIR_ENOMEM;
+    t->started = true;
+    return 0;
+}
+
+void
+weir_task_cancel(weir_task_t *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->canceled = 1;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->mu);
+    if (!t->started && !t->done) {
+        /* deployed but never started: no thread will report, so do it here */
+        t->env.report(t->env.tm, t, WEIR_TASK_CANCELED, NULL);
+        __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    }
+}
+
+void
+weir_task_destroy(weir_task_t *t)
+{
+    in_item_t *it, *next;
+
+    if (t == NULL)
+        return;
+    if (t->started)
+        pthread_join(t->thread, NULL);
+    for (it = t->q_head; it != NULL; it = next) {
+        next = it->next;
+        free(it->data);
+        free(it);
+    }
+    for (int i = 0; i < t->nout && t->out; i++)
+        weir_buf_free(&t->out[i].buf);
+    for (int o = 0; t->outb && o < t->v->nops; o++)
+        weir_batch_destroy(t->outb[o]);
+    for (int i = 0; t->inb && i < WEIR_MAX_INPUTS; i++)
+        weir_batch_destroy(t->inb[i]);
+    weir_state_backend_destroy(t->state);
+    free(t->in);
+    free(t->out);
+    free(t->edges_out);
+    free(t->ops);
+    free(t->outb);
+    free(t->inb);
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cond);
+    free(t);
+}
+
+/* ---- network thread entry points ----------------------------------------- */
+
+static int
+find_in(const weir_task_t *t, int edge, int src)
+{
+    for (int i = 0; i < t->nin; i++)
+        if (t->in[i].edge == edge && t->in[i].src == src)
+            return i;
+    return -1;
+}
+
+void
+weir_task_deliver_batch(weir_task_t *t, int edge, int src, const char *payload, size_t len)
+{
+    int c = find_in(t, edge, src);
+    in_item_t *it;
+
+    if (c < 0)
+        return;
+    it = malloc(sizeof(*it));
+    if (it == NULL)
+        return;
+    it->data = malloc(len ? len : 1);
+    if (it->data == NULL) {
+        free(it);
+        return;
+    }
+    memcpy(it->data, payload, len);
+    it->kind = WEIR_DATA_BATCH;
+    it->chan = c;
+    it->off = 0;
+    it->len = len;
+    queue_push(t, it);
+}
+
+void
+weir_task_deliver_eos(weir_task_t *t, int edge, int src)
+{
+    int c = find_in(t, edge, src);
+    in_item_t *it;
+
+    if (c < 0 || (it = calloc(1, sizeof(*it))) == NULL)
+        return;
+    it->kind = WEIR_DATA_EOS;
+    it->chan = c;
+    queue_push(t, it);
+}
+
+void
+weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n)
+{
+    pthread_mutex_lock(&t->mu);
+    for (int i = 0; i < t->nout; i++) {
+        if (t->out[i].edge == edge && t->out[i].dst == dst) {
+            t->out[i].credits += n;
+            pthread_cond_signal(&t->cond);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}

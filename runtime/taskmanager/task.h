@@ -1,0 +1,89 @@
+/* runtime/taskmanager/task.h -- one subtask: a thread running an operator chain.
+ *
+ * Records cross task boundaries in channels. A channel joins one subtask of
+ * an upstream vertex to one subtask of a downstream vertex over one edge.
+ * The sender stages rows straight into a msgpack frame buffer (no copy of
+ * the rows into an intermediate batch); when the buffer is full, or when the
+ * task has nothing else to do, the buffer is flushed: it costs one credit and
+ * goes to the receiver, either into the receiving task's input queue
+ * directly (same task manager) or to the task manager's network thread, which
+ * writes it to the peer task manager. The receiver returns the credit when
+ * it has consumed the buffer. A channel starts with `credits` credits, so at
+ * most credits x buffer size bytes are in flight per channel: a slow
+ * consumer stops its producers, nothing is dropped and memory stays bounded.
+ *
+ * Locking: each task has one mutex guarding its input queue, its output
+ * channels' credits and its state flags. The network thread takes it to
+ * deliver items and credits; a local receiver takes the sender's to return
+ * a credit. No thread ever holds two task mutexes.
+ */
+#ifndef WEIR_TASKMANAGER_TASK_H
+#define WEIR_TASKMANAGER_TASK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "../../state/keyed_state.h"
+#include "../graph/plan.h"
+#include "../net/task_state.h"
+
+#define WEIR_JOB_ID_LEN 32
+
+/* data frame types (msgpack array, first element) */
+enum {
+    WEIR_DATA_BATCH  = 0,   /* [0, job, attempt, edge, src, dst, bin payload] */
+    WEIR_DATA_EOS    = 1,   /* [1, job, attempt, edge, src, dst] */
+    WEIR_DATA_CREDIT = 2,   /* [2, job, attempt, edge, src, dst, n] */
+};
+
+typedef struct weir_task weir_task_t;
+typedef struct weir_tm_job weir_tm_job_t;
+
+/* What a task needs from its task manager (implemented in taskmanager.c). */
+typedef struct weir_task_env {
+    /* Sends a whole data frame to the task manager at addr ("host:port");
+     * takes ownership of frame->data. Thread-safe. */
+    void (*send)(void *tm, const char *addr, weir_buf_t *frame);
+    /* The task reached a new state; err may be NULL. Thread-safe. */
+    void (*report)(void *tm, weir_task_t *t, weir_task_state_t s, const char *err);
+    void *tm;
+} weir_task_env_t;
+
+/* One deployed job on this task manager: the plan and the placement of
+ * every subtask (which task manager runs it). */
+struct weir_tm_job {
+    char           id[WEIR_JOB_ID_LEN + 1];
+    int            attempt;
+    weir_plan_t   *plan;
+    char        ***addr;          /* addr[vertex][subtask]: "host:port" */
+    const char    *self_addr;     /* this task manager's data address */
+    int            ntasks;
+    weir_task_t  **tasks;         /* the subtasks deployed here */
+    int            credits;       /* initial credits per channel */
+    size_t         buffer_bytes;  /* flush threshold per channel */
+};
+
+/* Creates the task for (vertex, subtask) of job; does not start it. */
+int  weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_env_t *env,
+                      weir_task_t **out, weir_err_t *err);
+/* Resolves channels to local tasks (after every task of the job exists here). */
+int  weir_task_link(weir_task_t *t, weir_err_t *err);
+int  weir_task_start(weir_task_t *t);
+void weir_task_cancel(weir_task_t *t);
+/* Waits for the thread (if started) and frees the task. */
+void weir_task_destroy(weir_task_t *t);
+bool weir_task_done(const weir_task_t *t);
+
+int  weir_task_vertex(const weir_task_t *t);
+int  weir_task_subtask(const weir_task_t *t);
+weir_tm_job_t *weir_task_job(const weir_task_t *t);
+
+/* Network thread entry points: a data frame arrived for this job. */
+void weir_task_deliver_batch(weir_task_t *t, int edge, int src, const char *payload, size_t len);
+void weir_task_deliver_eos(weir_task_t *t, int edge, int src);
+void weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n);
+
+/* Finds the task of job for (vertex, subtask), or NULL. */
+weir_task_t *weir_tm_job_find(const weir_tm_job_t *job, int vertex, int subtask);
+
+#endif

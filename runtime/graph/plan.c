@@ -328,13 +328,9 @@ weir_plan_build(weir_jobfile_t *jf, int parallelism, weir_plan_t **out, weir_err
         cfg->name = jn->name;
         cfg->params = jn->params;
         cfg->parallelism = jn->parallelism > 0 ? jn->parallelism : p->parallelism;
+        /* a node's own parallelism was checked against max_parallelism by
+         * the job file layer, the job's default just above */
         cfg->max_parallelism = p->max_parallelism;
-        if (cfg->parallelism > p->max_parallelism) {
-            rc = weir_params_error(&jn->params, "parallelism", WEIR_EINVAL, err,
-                                   "parallelism %d exceeds max_parallelism %d",
-                                   cfg->parallelism, p->max_parallelism);
-            goto fail;
-        }
     }
     for (int n = 0; n < jf->nnodes; n++)
         topo_visit(jf, n, seen, order, &norder);

@@ -201,6 +201,19 @@ test_plan_rejects_parallelism_above_max(void **state)
 }
 
 static void
+test_plan_rejects_override_above_max_parallelism(void **state)
+{
+    weir_plan_t *p = NULL;
+    weir_err_t err = { 0 };
+    const char *y = "name: j\nmax_parallelism: 8\n" GEN "sinks:\n  - {name: out, kind: print, input: gen}\n";
+
+    (void)state;
+    assert_int_not_equal(weir_plan_from_text("t.yaml", y, strlen(y), NULL, 9, &p, &err), 0);
+    assert_null(p);
+    assert_non_null(strstr(err.msg, "parallelism 9 exceeds max_parallelism 8"));
+}
+
+static void
 test_plan_reports_expression_errors_at_their_column(void **state)
 {
     (void)state;
@@ -299,6 +312,7 @@ main(void)
         cmocka_unit_test(test_plan_rejects_keyed_kind_without_key_by),
         cmocka_unit_test(test_plan_rejects_key_by_on_a_missing_field),
         cmocka_unit_test(test_plan_rejects_parallelism_above_max),
+        cmocka_unit_test(test_plan_rejects_override_above_max_parallelism),
         cmocka_unit_test(test_plan_reports_expression_errors_at_their_column),
         cmocka_unit_test(test_plan_describe_names_vertices_and_edges),
         cmocka_unit_test(test_key_group_ranges_are_contiguous_and_cover_all),

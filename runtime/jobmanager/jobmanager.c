@@ -702,9 +702,9 @@ signal_cb(uv_signal_t *h, int signum)
     for (int i = 0; i < jm->ntms; i++)
         if (jm->tms[i]->conn != NULL) {
             jm->tms[i]->conn->on_close = NULL;
-            weir_conn_close(jm->tms[i]->conn, 0);
             jm->tms[i]->conn = NULL;
         }
+    weir_conn_close_all(0);
     uv_walk(jm->loop, close_walk_cb, NULL);
 }
 

@@ -262,7 +262,7 @@ jm_rest_handle(void *arg, const weir_http_request_t *req, weir_http_response_t *
     const char *path = req->path;
     char id[64];
 
-    if (strcmp(req->method, "GET") == 0 && (strcmp(path, "/") == 0 || strchr(path + 1, '/') == NULL)) {
+    if (strcmp(req->method, "GET") == 0 && strrchr(path, '/') == path) {   /* top-level files only */
         const char *want = strcmp(path, "/") == 0 ? "/index.html" : path;
         for (const weir_web_asset_t *a = weir_web_assets; a->path != NULL; a++) {
             if (strcmp(a->path, want) == 0) {

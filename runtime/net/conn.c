@@ -10,15 +10,32 @@ typedef struct {
     weir_conn_t *conn;
 } write_req_t;
 
+/* Every open connection, so shutdown can close them all properly. */
+static weir_conn_t *live;
+
 static void
 conn_closed_cb(uv_handle_t *h)
 {
     weir_conn_t *c = h->data;
 
+    if (c->live_prev != NULL)
+        c->live_prev->live_next = c->live_next;
+    else
+        live = c->live_next;
+    if (c->live_next != NULL)
+        c->live_next->live_prev = c->live_prev;
+
     if (c->on_close != NULL)
         c->on_close(c, c->close_status);
     weir_frame_reader_free(&c->rd);
     free(c);
+}
+
+void
+weir_conn_close_all(int status)
+{
+    for (weir_conn_t *c = live; c != NULL; c = c->live_next)
+        weir_conn_close(c, status);
 }
 
 void
@@ -85,6 +102,10 @@ conn_new(uv_loop_t *loop, uint32_t max_frame)
     uv_tcp_init(loop, &c->tcp);
     c->tcp.data = c;
     weir_frame_reader_init(&c->rd, max_frame);
+    c->live_next = live;
+    if (live != NULL)
+        live->live_prev = c;
+    live = c;
     return c;
 }
 

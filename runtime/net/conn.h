@@ -40,6 +40,7 @@ struct weir_conn {
     int                 close_status;
     size_t              pending_write_bytes;
     char                peer[64];     /* "host:port" */
+    weir_conn_t        *live_prev, *live_next;   /* every open connection */
 };
 
 /* Listens on host:port (0 = free port) and calls accept_cb with every new
@@ -67,6 +68,10 @@ weir_conn_t *weir_connect(uv_loop_t *loop, const char *host, int port, uint32_t 
  * b->data and resets b. Returns 0 or a negative code (closing connection). */
 int  weir_conn_send(weir_conn_t *c, weir_buf_t *b);
 void weir_conn_close(weir_conn_t *c, int status);
+/* Closes every open connection of the process (at shutdown, before walking
+ * the loop's other handles): each one's close callback runs and frees it.
+ * Connections belong to one loop thread per process. */
+void weir_conn_close_all(int status);
 
 /* ---- message building and reading ------------------------------------- */
 

@@ -646,6 +646,7 @@ signal_cb(uv_signal_t *h, int signum)
     for (int i = 0; i < t->njobs; i++)
         job_free(t->jobs[i]);     /* joins the canceled threads */
     t->njobs = 0;
+    weir_conn_close_all(0);
     uv_walk(t->loop, close_walk_cb, NULL);
 }
 

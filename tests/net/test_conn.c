@@ -101,6 +101,8 @@ teardown(void **state)
 
     if (!f->client_closed)
         weir_conn_close(f->client, 0);
+    if (f->server != NULL && !f->server_closed)
+        weir_conn_close(f->server, 0);      /* frees it in its close callback */
     weir_listener_close(&f->l);
     uv_walk(&f->loop, close_all, NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);

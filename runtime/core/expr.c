@@ -10,19 +10,33 @@
  *
  * NULL follows SQL: an operator with a NULL operand yields NULL, except
  * `and`/`or` (Kleene logic), `is [not] null`, `coalesce` and `if`.
- * Integer + - * wrap on overflow like Flink's Java longs; integer division
- * or modulo by zero yields NULL.
+ * Integer + - * (and abs, unary minus, floor_time at the edge) wrap on
+ * overflow like Flink's Java longs, computed without C undefined behaviour;
+ * integer division or modulo by zero yields NULL.
+ *
+ * Source text can come over HTTP, so the parser bounds its recursion and
+ * the tree's depth (evaluation and destruction recurse over the tree): too
+ * deep is a parse error with a column, never a blown stack. A predicate
+ * evaluated with eval_bool, which has no arena parameter, builds its
+ * strings in a per-thread scratch arena emptied after each call.
  */
 #include "expr.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* Limits that keep hostile input (job files come over HTTP) from exhausting
+ * the stack: parser recursion (parentheses, unary chains) and tree depth
+ * (which bounds the recursion of eval and destroy, e.g. 1+1+1+...). */
+#define EXPR_MAX_NESTING 128
+#define EXPR_MAX_DEPTH   256
 
 /* ---- tree --------------------------------------------------------------- */
 
@@ -64,6 +78,8 @@ struct weir_expr {
     char         *str;            /* owned literal bytes, or the field's name */
     int           input, index;   /* N_FIELD */
     int64_t       unit;           /* floor_time granularity, microseconds */
+    int           depth;          /* 1 + the deepest argument */
+    bool          builds_str;     /* somewhere below, a string is built (needs an arena) */
     int           nargs;
     weir_expr_t **args;
 };
@@ -101,6 +117,7 @@ typedef struct {
     size_t  off, len;        /* in src */
     int64_t i;
     double  d;
+    bool    int_min;         /* T_INT 9223372036854775808: valid only after '-' */
 } tok_t;
 
 typedef struct {
@@ -111,6 +128,8 @@ typedef struct {
     int                      ninputs;
     weir_err_t              *err;
     size_t                   err_off;
+    int                      code;      /* of the first failure (err may be NULL) */
+    int                      nesting;   /* current parser recursion */
     bool                     failed;
 } parser_t;
 
@@ -127,6 +146,7 @@ fail_at(parser_t *p, size_t off, int code, const char *fmt, ...)
     va_end(ap);
     p->failed = true;
     p->err_off = off;
+    p->code = code;
     weir_err_set(p->err, code, "column %zu: %s", off + 1, msg);
     return code;
 }
@@ -175,8 +195,14 @@ lex(parser_t *p)
         } else {
             t->t = T_INT;
             t->i = strtoll(s + i, NULL, 10);
-            if (errno == ERANGE)
-                return fail_at(p, i, WEIR_EPARSE, "integer literal out of range");
+            if (errno == ERANGE) {
+                /* the magnitude of INT64_MIN is out of range on its own but
+                 * valid after a unary minus (checked by parse_unary) */
+                if (j - i != 19 || strncmp(s + i, "9223372036854775808", 19) != 0)
+                    return fail_at(p, i, WEIR_EPARSE, "integer literal out of range");
+                t->i = INT64_MIN;
+                t->int_min = true;
+            }
         }
         i = j;
     } else if (isalpha((unsigned char)s[i]) || s[i] == '_') {
@@ -239,7 +265,45 @@ node(parser_t *p, int kind, int nargs)
     }
     e->kind = kind;
     e->nargs = nargs;
+    e->depth = 1;
     return e;
+}
+
+/* Completes an inner node once its arguments are in place: its depth (which
+ * is bounded) and whether evaluating it builds strings. */
+static int
+seal(parser_t *p, weir_expr_t *e, size_t off)
+{
+    int d = 0;
+
+    for (int i = 0; i < e->nargs; i++) {
+        if (e->args[i]->depth > d)
+            d = e->args[i]->depth;
+        e->builds_str |= e->args[i]->builds_str;
+    }
+    e->depth = d + 1;
+    if (e->depth > EXPR_MAX_DEPTH)
+        return fail_at(p, off, WEIR_EPARSE, "expression nested too deeply (more than %d levels)",
+                       EXPR_MAX_DEPTH);
+    return 0;
+}
+
+/* Bounds the parser's recursion; every enter() that returns 0 has a leave().
+ * off is the token that opens the level ('(', 'not', '-'). */
+static int
+enter(parser_t *p, size_t off)
+{
+    if (p->nesting >= EXPR_MAX_NESTING)
+        return fail_at(p, off, WEIR_EPARSE, "expression nested too deeply (more than %d levels)",
+                       EXPR_MAX_NESTING);
+    p->nesting++;
+    return 0;
+}
+
+static void
+leave(parser_t *p)
+{
+    p->nesting--;
 }
 
 static bool
@@ -444,7 +508,8 @@ parse_call(parser_t *p, size_t name_off, size_t name_len)
     e = node(p, N_CALL, n);
     if (e == NULL)
         goto fail;
-    memcpy(e->args, args, (size_t)n * sizeof(*args));
+    if (n > 0)                        /* now() has no args array */
+        memcpy(e->args, args, (size_t)n * sizeof(*args));
     e->op = f;
     n = 0;                            /* owned by e now */
     e->nullable = false;
@@ -466,6 +531,7 @@ parse_call(parser_t *p, size_t name_off, size_t name_len)
     case F_UPPER:
         ARG_TYPE(0, e->args[0]->type == WEIR_T_STRING, "a string");
         e->type = WEIR_T_STRING;
+        e->builds_str = true;
         break;
     case F_LENGTH:
         ARG_TYPE(0, e->args[0]->type == WEIR_T_STRING || e->args[0]->type == WEIR_T_BYTES, "a string");
@@ -479,30 +545,35 @@ parse_call(parser_t *p, size_t name_off, size_t name_len)
         e->type = is_null_lit(e->args[0]) ? WEIR_T_DOUBLE : e->args[0]->type;
         break;
     case F_COALESCE: {
-        int t = (int)e->args[0]->type;
+        /* every argument must fit the type of those before it (null
+         * literals fit anything); int and double meet at double */
+        weir_type_t t = WEIR_T_NULL;
         e->nullable = true;
         for (int i = 0; i < e->nargs; i++) {
+            weir_type_t ti = e->args[i]->type;
             if (!e->args[i]->nullable && !is_null_lit(e->args[i]))
                 e->nullable = false;
-            if (i > 0) {
-                int c = common_type(e->args[0], e->args[i]);
-                if (c < 0 || (t != WEIR_T_NULL && common_type(e->args[i], e->args[0]) < 0)) {
-                    fail_at(p, arg_off[i], WEIR_ETYPE, "coalesce() arguments differ: %s and %s",
-                            tname((weir_type_t)t), tname(e->args[i]->type));
-                    weir_expr_destroy(e);
-                    return NULL;
-                }
-                if (t == WEIR_T_NULL || (t == WEIR_T_INT && c == WEIR_T_DOUBLE))
-                    t = c;
+            if (is_null_lit(e->args[i]) || ti == t)
+                continue;
+            if (t == WEIR_T_NULL) {
+                t = ti;
+            } else if (numeric(t) && numeric(ti)) {
+                t = WEIR_T_DOUBLE;
+            } else {
+                fail_at(p, arg_off[i], WEIR_ETYPE, "coalesce() arguments differ: %s and %s",
+                        tname(t), tname(ti));
+                weir_expr_destroy(e);
+                return NULL;
             }
         }
-        e->type = (weir_type_t)t;
+        e->type = t;
         break;
     }
     case F_CONCAT:
         for (int i = 0; i < e->nargs; i++)
             ARG_TYPE(i, e->args[i]->type == WEIR_T_STRING, "strings (use string(x) to convert)");
         e->type = WEIR_T_STRING;
+        e->builds_str = true;
         break;
     case F_SUBSTR:
         ARG_TYPE(0, e->args[0]->type == WEIR_T_STRING, "a string");
@@ -530,14 +601,16 @@ parse_call(parser_t *p, size_t name_off, size_t name_len)
         break;
     case F_INT:
         e->type = WEIR_T_INT;
-        e->nullable |= e->args[0]->type == WEIR_T_STRING || e->args[0]->type == WEIR_T_DOUBLE;
+        e->nullable |= e->args[0]->type == WEIR_T_STRING || e->args[0]->type == WEIR_T_BYTES ||
+                       e->args[0]->type == WEIR_T_DOUBLE;     /* unparsable text, NaN, out of range */
         break;
     case F_DOUBLE:
         e->type = WEIR_T_DOUBLE;
-        e->nullable |= e->args[0]->type == WEIR_T_STRING;
+        e->nullable |= e->args[0]->type == WEIR_T_STRING || e->args[0]->type == WEIR_T_BYTES;
         break;
     case F_STRING:
         e->type = WEIR_T_STRING;
+        e->builds_str = e->args[0]->type != WEIR_T_STRING && e->args[0]->type != WEIR_T_BYTES;
         break;
     case F_IF: {
         int c;
@@ -556,6 +629,10 @@ parse_call(parser_t *p, size_t name_off, size_t name_len)
     }
     }
 #undef ARG_TYPE
+    if (seal(p, e, name_off) != 0) {
+        weir_expr_destroy(e);
+        return NULL;
+    }
     return e;
 
 fail:
@@ -576,6 +653,11 @@ parse_primary(parser_t *p)
         e = node(p, N_LIT, 0);
         if (e == NULL)
             return NULL;
+        if (p->tok.t == T_INT && p->tok.int_min) {
+            weir_expr_destroy(e);
+            fail_at(p, off, WEIR_EPARSE, "integer literal out of range");
+            return NULL;
+        }
         if (p->tok.t == T_INT) {
             e->type = WEIR_T_INT;
             e->lit = weir_value_int(p->tok.i);
@@ -589,7 +671,7 @@ parse_primary(parser_t *p)
             return NULL;
         break;
     case T_LP:
-        if (lex(p) != 0 || (e = parse_or(p)) == NULL)
+        if (lex(p) != 0 || (e = parse_or(p)) == NULL)   /* parse_or bounds the nesting */
             return NULL;
         if (p->tok.t != T_RP) {
             fail_at(p, p->tok.off, WEIR_EPARSE, "expected ')'");
@@ -677,7 +759,24 @@ parse_unary(parser_t *p)
     if (p->tok.t == T_MINUS) {
         size_t off = p->tok.off;
         weir_expr_t *a, *e;
-        if (lex(p) != 0 || (a = parse_unary(p)) == NULL)
+        if (lex(p) != 0)
+            return NULL;
+        if (p->tok.t == T_INT && p->tok.int_min) {      /* -9223372036854775808 */
+            if ((a = node(p, N_LIT, 0)) == NULL)
+                return NULL;
+            a->type = WEIR_T_INT;
+            a->lit = weir_value_int(INT64_MIN);
+            if (lex(p) != 0) {
+                weir_expr_destroy(a);
+                return NULL;
+            }
+            return a;
+        }
+        if (enter(p, off) != 0)
+            return NULL;
+        a = parse_unary(p);
+        leave(p);
+        if (a == NULL)
             return NULL;
         if (!numeric(a->type) && !is_null_lit(a)) {
             fail_at(p, off, WEIR_ETYPE, "cannot negate %s", tname(a->type));
@@ -698,13 +797,18 @@ parse_unary(parser_t *p)
         e->args[0] = a;
         e->type = is_null_lit(a) ? WEIR_T_INT : a->type;
         e->nullable = a->nullable;
+        if (seal(p, e, off) != 0) {
+            weir_expr_destroy(e);
+            return NULL;
+        }
         return e;
     }
     return parse_primary(p);
 }
 
+/* Takes ownership of a and b (destroyed on failure); off is the operator's. */
 static weir_expr_t *
-binary(parser_t *p, int kind, int op, weir_expr_t *a, weir_expr_t *b)
+binary(parser_t *p, int kind, int op, weir_expr_t *a, weir_expr_t *b, size_t off)
 {
     weir_expr_t *e = node(p, kind, 2);
 
@@ -717,6 +821,11 @@ binary(parser_t *p, int kind, int op, weir_expr_t *a, weir_expr_t *b)
     e->args[0] = a;
     e->args[1] = b;
     e->nullable = a->nullable || b->nullable;
+    e->builds_str = kind == N_CONCAT;
+    if (seal(p, e, off) != 0) {
+        weir_expr_destroy(e);
+        return NULL;
+    }
     return e;
 }
 
@@ -740,7 +849,7 @@ parse_mul(parser_t *p)
             weir_expr_destroy(b);
             return NULL;
         }
-        a = binary(p, N_ARITH, op, a, b);
+        a = binary(p, N_ARITH, op, a, b, off);
         if (a != NULL) {
             a->type = a->args[0]->type == WEIR_T_DOUBLE || a->args[1]->type == WEIR_T_DOUBLE
                           ? WEIR_T_DOUBLE : WEIR_T_INT;
@@ -776,7 +885,7 @@ parse_add(parser_t *p)
                 weir_expr_destroy(b);
                 return NULL;
             }
-            a = binary(p, N_CONCAT, 0, a, b);
+            a = binary(p, N_CONCAT, 0, a, b, off);
             if (a != NULL) {
                 a->type = WEIR_T_STRING;
                 a->nullable |= is_null_lit(a->args[0]) || is_null_lit(a->args[1]);
@@ -799,7 +908,7 @@ parse_add(parser_t *p)
             weir_expr_destroy(b);
             return NULL;
         }
-        a = binary(p, N_ARITH, op, a, b);
+        a = binary(p, N_ARITH, op, a, b, off);
         if (a != NULL) {
             a->type = rt;
             a->nullable |= is_null_lit(a->args[0]) || is_null_lit(a->args[1]);
@@ -809,18 +918,20 @@ parse_add(parser_t *p)
 }
 
 /* Checks that a and b can be compared with op; converts a string literal
- * facing a timestamp. */
+ * facing a timestamp (an unparsable one is reported at its own column,
+ * aoff or boff; other errors at the operator's, off). */
 static int
-check_cmp(parser_t *p, weir_expr_t *a, weir_expr_t *b, int op, size_t off, const char *opname)
+check_cmp(parser_t *p, weir_expr_t *a, size_t aoff, weir_expr_t *b, size_t boff, int op,
+          size_t off, const char *opname)
 {
     weir_type_t ta = a->type, tb = b->type;
 
     if (is_null_lit(a) || is_null_lit(b))
         return 0;
     if (ta == WEIR_T_TIMESTAMP && tb == WEIR_T_STRING && b->kind == N_LIT)
-        return coerce_ts_literal(p, b, off);
+        return coerce_ts_literal(p, b, boff);
     if (tb == WEIR_T_TIMESTAMP && ta == WEIR_T_STRING && a->kind == N_LIT)
-        return coerce_ts_literal(p, a, off);
+        return coerce_ts_literal(p, a, aoff);
     if ((numeric(ta) && numeric(tb)) || ta == tb) {
         if (ta == WEIR_T_BOOL && op != OP_EQ && op != OP_NE)
             return fail_at(p, off, WEIR_ETYPE, "operator '%s' cannot order bools", opname);
@@ -835,25 +946,31 @@ parse_cmp(parser_t *p)
 {
     static const int map[] = { [T_EQ] = OP_EQ, [T_NE] = OP_NE, [T_LT] = OP_LT,
                                [T_LE] = OP_LE, [T_GT] = OP_GT, [T_GE] = OP_GE };
+    size_t aoff = p->tok.off, off, boff;
     weir_expr_t *a = parse_add(p), *b, *e;
-    size_t off = p->tok.off;
 
     if (a == NULL)
         return NULL;
+    off = p->tok.off;
     if (p->tok.t >= T_EQ && p->tok.t <= T_GE) {
         int op = map[p->tok.t];
         char opname[4];
         snprintf(opname, sizeof(opname), "%.*s", (int)p->tok.len, p->src + off);
-        if (lex(p) != 0 || (b = parse_add(p)) == NULL) {
+        if (lex(p) != 0) {
             weir_expr_destroy(a);
             return NULL;
         }
-        if (check_cmp(p, a, b, op, off, opname) != 0) {
+        boff = p->tok.off;
+        if ((b = parse_add(p)) == NULL) {
+            weir_expr_destroy(a);
+            return NULL;
+        }
+        if (check_cmp(p, a, aoff, b, boff, op, off, opname) != 0) {
             weir_expr_destroy(a);
             weir_expr_destroy(b);
             return NULL;
         }
-        e = binary(p, N_CMP, op, a, b);
+        e = binary(p, N_CMP, op, a, b, off);
         if (e != NULL) {
             e->type = WEIR_T_BOOL;
             e->nullable |= is_null_lit(a) || is_null_lit(b);
@@ -877,6 +994,10 @@ parse_cmp(parser_t *p)
             goto fail;
         e->args[0] = a;
         e->type = WEIR_T_BOOL;
+        if (seal(p, e, off) != 0) {
+            weir_expr_destroy(e);
+            return NULL;
+        }
         return e;
     }
     if (is_kw(p, "starts_with")) {
@@ -887,7 +1008,7 @@ parse_cmp(parser_t *p)
             weir_expr_destroy(b);
             goto fail;
         }
-        e = binary(p, N_STARTS, 0, a, b);
+        e = binary(p, N_STARTS, 0, a, b, off);
         if (e != NULL) {
             e->type = WEIR_T_BOOL;
             e->nullable |= is_null_lit(e->args[0]) || is_null_lit(e->args[1]);
@@ -915,7 +1036,7 @@ parse_cmp(parser_t *p)
             if ((items[n] = parse_add(p)) == NULL)
                 goto fail_items;
             n++;
-            if (check_cmp(p, a, items[n - 1], OP_EQ, ioff, "in") != 0)
+            if (check_cmp(p, a, aoff, items[n - 1], ioff, OP_EQ, ioff, "in") != 0)
                 goto fail_items;
         } while (p->tok.t == T_COMMA);
         if (p->tok.t != T_RP) {
@@ -929,6 +1050,10 @@ parse_cmp(parser_t *p)
         e->type = WEIR_T_BOOL;
         for (int i = 0; i <= n; i++)
             e->nullable |= e->args[i]->nullable || is_null_lit(e->args[i]);
+        if (seal(p, e, off) != 0) {
+            weir_expr_destroy(e);
+            return NULL;
+        }
         return e;
 fail_items:
         for (int i = 0; i < n; i++)
@@ -958,7 +1083,11 @@ parse_not(parser_t *p)
     if (is_kw(p, "not")) {
         size_t off = p->tok.off;
         weir_expr_t *a, *e;
-        if (lex(p) != 0 || (a = need_bool(p, parse_not(p), off, "not")) == NULL)
+        if (lex(p) != 0 || enter(p, off) != 0)
+            return NULL;
+        a = need_bool(p, parse_not(p), off, "not");
+        leave(p);
+        if (a == NULL)
             return NULL;
         if ((e = node(p, N_NOT, 1)) == NULL) {
             weir_expr_destroy(a);
@@ -967,6 +1096,10 @@ parse_not(parser_t *p)
         e->args[0] = a;
         e->type = WEIR_T_BOOL;
         e->nullable = a->nullable;
+        if (seal(p, e, off) != 0) {
+            weir_expr_destroy(e);
+            return NULL;
+        }
         return e;
     }
     return parse_cmp(p);
@@ -991,20 +1124,20 @@ parse_and(parser_t *p)
             weir_expr_destroy(a);
             return NULL;
         }
-        (void)op_off;
-        if ((a = binary(p, N_AND, 0, a, b)) != NULL)
+        if ((a = binary(p, N_AND, 0, a, b, op_off)) != NULL)
             a->type = WEIR_T_BOOL;
     }
     return a;
 }
 
 static weir_expr_t *
-parse_or(parser_t *p)
+parse_or_(parser_t *p)
 {
     size_t off = p->tok.off;
     weir_expr_t *a = parse_and(p), *b;
 
     while (a != NULL && is_kw(p, "or")) {
+        size_t op_off = p->tok.off;
         if (need_bool(p, a, off, "or") == NULL)
             return NULL;
         if (lex(p) != 0) {
@@ -1016,10 +1149,24 @@ parse_or(parser_t *p)
             weir_expr_destroy(a);
             return NULL;
         }
-        if ((a = binary(p, N_OR, 0, a, b)) != NULL)
+        if ((a = binary(p, N_OR, 0, a, b, op_off)) != NULL)
             a->type = WEIR_T_BOOL;
     }
     return a;
+}
+
+/* The entry of every nested expression (parentheses, arguments), so the
+ * place to bound the parser's recursion. */
+static weir_expr_t *
+parse_or(parser_t *p)
+{
+    weir_expr_t *e;
+
+    if (enter(p, p->tok.off) != 0)
+        return NULL;
+    e = parse_or_(p);
+    leave(p);
+    return e;
 }
 
 int
@@ -1044,7 +1191,7 @@ weir_expr_parse(const char *src, const weir_expr_input_t *inputs, int ninputs,
     if (e == NULL) {
         if (err_offset != NULL)
             *err_offset = p.err_off;
-        return err != NULL && err->code != 0 ? err->code : WEIR_EPARSE;
+        return p.code != 0 ? p.code : WEIR_EPARSE;
     }
     *out = e;
     return 0;
@@ -1065,6 +1212,44 @@ static int
 cmp_values(const weir_value_t *x, const weir_value_t *y)
 {
     return weir_value_compare(x, y);
+}
+
+/* Byte index after skipping 'count' UTF-8 code points of s[0..n) from pos. */
+static uint32_t
+utf8_skip(const char *s, uint32_t n, uint32_t pos, int64_t count)
+{
+    while (count > 0 && pos < n) {
+        pos++;
+        while (pos < n && ((unsigned char)s[pos] & 0xc0) == 0x80)
+            pos++;
+        count--;
+    }
+    return pos;
+}
+
+/* The shortest "%.Ng" text of d that reads back as d, with ".0" added to
+ * integral values so the text still says double (Java's Double.toString
+ * does the same). Returns its length; buf holds at least 40 bytes. */
+static int
+format_double(double d, char *buf, size_t cap)
+{
+    int n = 0;
+
+    if (!isfinite(d))
+        return snprintf(buf, cap, "%s", isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+    /* 15 significant digits always round-trip when 15 suffice (DBL_DIG),
+     * except for subnormals, which have fewer digits of precision */
+    for (int prec = fabs(d) < 2.2250738585072014e-308 ? 1 : 15; prec <= 17; prec++) {
+        n = snprintf(buf, cap, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    if (strpbrk(buf, ".eE") == NULL && (size_t)n + 2 < cap) {
+        buf[n++] = '.';
+        buf[n++] = '0';
+        buf[n] = '\0';
+    }
+    return n;
 }
 
 static int
@@ -1173,9 +1358,8 @@ eval_call(const weir_expr_t *e, const weir_value_t *const *rows, weir_arena_t *a
         return 0;
     }
     case F_ABS:
-        if (v[0].type == WEIR_T_INT) {
-            *out = v[0].u.i == INT64_MIN ? weir_value_null(WEIR_T_INT)
-                                         : weir_value_int(v[0].u.i < 0 ? -v[0].u.i : v[0].u.i);
+        if (v[0].type == WEIR_T_INT) {          /* abs(INT64_MIN) wraps to itself, like Java */
+            *out = weir_value_int(v[0].u.i < 0 ? (int64_t)(0 - (uint64_t)v[0].u.i) : v[0].u.i);
         } else {
             *out = weir_value_double(fabs(v[0].u.d));
         }
@@ -1190,25 +1374,24 @@ eval_call(const weir_expr_t *e, const weir_value_t *const *rows, weir_arena_t *a
                                      : e->op == F_CEIL ? ceil(v[0].u.d) : round(v[0].u.d));
         return 0;
     case F_SUBSTR: {
+        /* positions count code points, like length(); the result borrows */
         int64_t start = v[1].u.i, len = e->nargs > 2 ? v[2].u.i : INT64_MAX;
-        int64_t n = v[0].len, from;
+        uint32_t from, to;
         if (start < 1)
             start = 1;
-        from = start - 1;
-        if (from > n)
-            from = n;
         if (len < 0)
             len = 0;
-        if (len > n - from)
-            len = n - from;
-        *out = weir_value_str(v[0].u.s + from, (uint32_t)len);
+        from = utf8_skip(v[0].u.s, v[0].len, 0, start - 1);
+        to = utf8_skip(v[0].u.s, v[0].len, from, len);
+        *out = weir_value_str(v[0].u.s + from, to - from);
         return 0;
     }
     case F_FLOOR_TIME: {
         int64_t t = v[0].u.i, r = t % e->unit;
         if (r < 0)
             r += e->unit;
-        *out = weir_value_ts(t - r);
+        /* below the earliest whole unit the floor wraps, like + - * */
+        *out = weir_value_ts((int64_t)((uint64_t)t - (uint64_t)r));
         return 0;
     }
     case F_TO_TIMESTAMP: {
@@ -1268,7 +1451,7 @@ eval_call(const weir_expr_t *e, const weir_value_t *const *rows, weir_arena_t *a
         case WEIR_T_STRING: *out = v[0]; return 0;
         case WEIR_T_BYTES: *out = weir_value_str(v[0].u.s, v[0].len); return 0;
         case WEIR_T_INT: n = snprintf(buf, sizeof(buf), "%lld", (long long)v[0].u.i); break;
-        case WEIR_T_DOUBLE: n = snprintf(buf, sizeof(buf), "%.17g", v[0].u.d); break;
+        case WEIR_T_DOUBLE: n = format_double(v[0].u.d, buf, sizeof(buf)); break;
         case WEIR_T_BOOL: n = snprintf(buf, sizeof(buf), "%s", v[0].u.b ? "true" : "false"); break;
         case WEIR_T_TIMESTAMP: weir_ts_format(v[0].u.i, buf); n = (int)strlen(buf); break;
         default: *out = weir_value_null(WEIR_T_STRING); return 0;
@@ -1452,18 +1635,73 @@ weir_expr_eval(const weir_expr_t *e, const weir_value_t *const *rows, weir_arena
     return rc;
 }
 
+/* A predicate that builds strings on the way to its bool (lower(name) ==
+ * 'x') needs scratch space, and eval_bool has no arena parameter: each
+ * thread keeps one scratch arena, emptied after every call (reset keeps its
+ * chunk, so the steady state allocates nothing) and freed at thread exit. */
+static pthread_key_t  scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool           scratch_ok;
+
+static void
+scratch_free(void *p)
+{
+    weir_arena_t *a = p;
+
+    weir_arena_free(a);
+    free(a);
+}
+
+static void
+scratch_init(void)
+{
+    scratch_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+static weir_arena_t *
+scratch_arena(void)
+{
+    weir_arena_t *a;
+
+    if (pthread_once(&scratch_once, scratch_init) != 0 || !scratch_ok)
+        return NULL;
+    a = pthread_getspecific(scratch_key);
+    if (a == NULL) {
+        if ((a = malloc(sizeof(*a))) == NULL)
+            return NULL;
+        weir_arena_init(a, 4096);
+        if (pthread_setspecific(scratch_key, a) != 0) {
+            free(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 int
 weir_expr_eval_bool(const weir_expr_t *e, const weir_value_t *const *rows)
 {
+    weir_arena_t *a = NULL;
     weir_value_t v;
+    int rc;
 
-    if (eval(e, rows, NULL, &v) != 0 || v.null || v.type != WEIR_T_BOOL)
+    if (e->builds_str && (a = scratch_arena()) == NULL)
+        return 0;
+    rc = eval(e, rows, a, &v);
+    if (a != NULL)
+        weir_arena_reset(a);
+    if (rc != 0 || v.null || v.type != WEIR_T_BOOL)
         return 0;
     return v.u.b ? 1 : 0;
 }
 
 /* ---- durations ---------------------------------------------------------------- */
 
+/* DIGITS ["." DIGITS] [UNIT], spaces allowed around; exact integer
+ * arithmetic (no strtod: it would also take hex, "inf" and exponents), the
+ * fraction truncated to whole microseconds. A well-formed duration beyond
+ * int64 microseconds (~292,000 years) is WEIR_ERANGE, which the job file
+ * layer reports as "out of range"; anything else malformed is WEIR_EPARSE. */
 int
 weir_duration_parse(const char *s, int64_t *out_us)
 {
@@ -1471,8 +1709,9 @@ weir_duration_parse(const char *s, int64_t *out_us)
         { "us", 1 }, { "ms", 1000 }, { "s", 1000000 }, { "sec", 1000000 },
         { "m", 60000000 }, { "min", 60000000 }, { "h", 3600000000LL }, { "d", 86400000000LL },
     };
-    char *end;
-    double v;
+    int64_t whole = 0, frac = 0, scale = 1, unit = 1000, r;   /* a bare number is milliseconds */
+    bool overflow = false;
+    const char *end;
 
     if (s == NULL)
         return WEIR_EPARSE;
@@ -1480,25 +1719,37 @@ weir_duration_parse(const char *s, int64_t *out_us)
         s++;
     if (!isdigit((unsigned char)*s))
         return WEIR_EPARSE;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s)
-        return WEIR_EPARSE;
+    for (; isdigit((unsigned char)*s); s++)
+        if (__builtin_mul_overflow(whole, 10, &whole) || __builtin_add_overflow(whole, *s - '0', &whole))
+            overflow = true;
+    if (*s == '.') {
+        s++;
+        if (!isdigit((unsigned char)*s))
+            return WEIR_EPARSE;
+        for (; isdigit((unsigned char)*s); s++) {
+            if (scale < 1000000000000000000LL) {     /* digits past 10^-18 cannot matter */
+                frac = frac * 10 + (*s - '0');
+                scale *= 10;
+            }
+        }
+    }
+    end = s;
     while (*end == ' ')
         end++;
-    if (*end == '\0') {                           /* a bare number is milliseconds */
-        v *= 1000;
-    } else {
-        size_t k;
+    if (*end != '\0') {
+        size_t k, n = strlen(end);
+        while (n > 0 && end[n - 1] == ' ')
+            n--;
         for (k = 0; k < sizeof(units) / sizeof(units[0]); k++)
-            if (strcmp(end, units[k].u) == 0)
+            if (strlen(units[k].u) == n && strncmp(end, units[k].u, n) == 0)
                 break;
         if (k == sizeof(units) / sizeof(units[0]))
             return WEIR_EPARSE;
-        v *= (double)units[k].us;
+        unit = units[k].us;
     }
-    if (v >= 9.2e18)
+    if (overflow || __builtin_mul_overflow(whole, unit, &r) ||
+        __builtin_add_overflow(r, (int64_t)((__int128)frac * unit / scale), &r))
         return WEIR_ERANGE;
-    *out_us = (int64_t)v;
+    *out_us = r;
     return 0;
 }

@@ -19,6 +19,7 @@ static const weir_op_kind_t *const kinds[] = {
     &weir_op_project,
     &weir_op_count,
     &weir_op_sum,
+    &weir_op_join,
     /* sinks */
     &weir_op_file_sink,
     &weir_op_print,

@@ -22,6 +22,7 @@ extern const weir_op_kind_t weir_op_map;
 extern const weir_op_kind_t weir_op_project;
 extern const weir_op_kind_t weir_op_count;
 extern const weir_op_kind_t weir_op_sum;
+extern const weir_op_kind_t weir_op_join;
 
 /* The kind named name that may appear in role (WEIR_ROLE_* bits; any of
  * them), or NULL. */

@@ -287,6 +287,30 @@ out:
     return rc;
 }
 
+/* The job's `config:` block: settings of the runtime for this job. */
+static int
+read_config(weir_plan_t *p, weir_err_t *err)
+{
+    static const char *const keys[] = { "state.backend", NULL };
+    weir_params_t cfg;
+    char *backend = NULL;
+    int rc;
+
+    rc = weir_params_child(&p->jf->root, "config", false, &cfg, err);
+    if (rc != 0 || cfg.node == NULL)
+        return rc;
+    if ((rc = weir_params_check_keys(&cfg, keys, err)) != 0 ||
+        (rc = weir_params_opt_str(&cfg, "state.backend", "rocksdb", &backend, err)) != 0)
+        return rc;
+    if (strcmp(backend, "rocksdb") == 0 || strcmp(backend, "memory") == 0)
+        p->state_in_memory = strcmp(backend, "memory") == 0;
+    else
+        rc = weir_params_error(&cfg, "state.backend", WEIR_EINVAL, err,
+                               "state.backend must be 'rocksdb' or 'memory', not '%s'", backend);
+    free(backend);
+    return rc;
+}
+
 int
 weir_plan_build(weir_jobfile_t *jf, int parallelism, weir_plan_t **out, weir_err_t *err)
 {
@@ -332,6 +356,9 @@ weir_plan_build(weir_jobfile_t *jf, int parallelism, weir_plan_t **out, weir_err
          * the job file layer, the job's default just above */
         cfg->max_parallelism = p->max_parallelism;
     }
+    rc = read_config(p, err);
+    if (rc != 0)
+        goto fail;
     for (int n = 0; n < jf->nnodes; n++)
         topo_visit(jf, n, seen, order, &norder);
     for (int k = 0; k < norder; k++) {

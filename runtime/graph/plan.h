@@ -52,6 +52,7 @@ typedef struct weir_plan {
     int                 nedges;
     weir_plan_edge_t   *edges;
     int                 slots;       /* slots needed: max vertex parallelism */
+    bool                state_in_memory; /* config: {state.backend: memory}; default rocksdb */
 } weir_plan_t;
 
 /* Plans jf (takes ownership, also on failure). parallelism > 0 overrides the

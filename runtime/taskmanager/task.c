@@ -647,7 +647,20 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->ctx.kg_last = weir_key_group_last(subtask, v->parallelism, p->max_parallelism);
     t->ctx.canceled = &t->canceled;
     if (v->keyed) {
-        rc = weir_state_backend_memory(t->ctx.kg_first, t->ctx.kg_last, &t->state);
+        if (p->state_in_memory) {
+            rc = weir_state_backend_memory(t->ctx.kg_first, t->ctx.kg_last, &t->state);
+        } else {
+            /* one RocksDB instance per keyed subtask attempt, like Flink's
+             * one per keyed operator subtask: isolated, dropped as a whole */
+            char dir[1024];
+            snprintf(dir, sizeof(dir), "%s/%s/v%d-%d-a%d", job->state_dir, job->id, vertex,
+                     subtask, job->attempt);
+            rc = weir_state_backend_rocksdb(dir, t->ctx.kg_first, t->ctx.kg_last, &t->state, err);
+            if (rc != 0) {
+                weir_task_destroy(t);
+                return rc;
+            }
+        }
         if (rc != 0)
             goto fail;
         t->ctx.state = t->state;
@@ -733,7 +746,9 @@ weir_task_destroy(weir_task_t *t)
         weir_batch_destroy(t->outb[o]);
     for (int i = 0; t->inb && i < WEIR_MAX_INPUTS; i++)
         weir_batch_destroy(t->inb[i]);
-    weir_state_backend_destroy(t->state);
+    /* no checkpoints yet: a task's state ends with it */
+    if (t->state != NULL)
+        weir_state_backend_drop(t->state);
     free(t->in);
     free(t->out);
     free(t->edges_out);

@@ -59,6 +59,7 @@ struct weir_tm_job {
     const char    *self_addr;     /* this task manager's data address */
     int            ntasks;
     weir_task_t  **tasks;         /* the subtasks deployed here */
+    const char    *state_dir;     /* keyed state lives under here (RocksDB) */
     int            credits;       /* initial credits per channel */
     size_t         buffer_bytes;  /* flush threshold per channel */
 };

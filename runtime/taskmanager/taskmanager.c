@@ -12,7 +12,10 @@
  * connection to the job manager is lost, every task is canceled and the
  * task manager reconnects and registers again, with all its slots free.
  */
+#include <dirent.h>
+#include <ftw.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,7 @@ typedef struct tmgr {
     int               data_port;
     char              self_addr[64];
     char              secret[128];
+    char              state_dir[512];
     uint64_t          hb_interval_ms;
 
     weir_conn_t      *jm;
@@ -326,6 +330,7 @@ handle_deploy(tmgr_t *t, const msgpack_object *msg)
     snprintf(j->id, sizeof(j->id), "%s", id);
     j->attempt = attempt;
     j->self_addr = t->self_addr;
+    j->state_dir = t->state_dir;
     j->credits = (int)weir_msg_get_int(msg, "credits", 4);
     j->buffer_bytes = (size_t)weir_msg_get_int(msg, "buffer_bytes", 32768);
     rc = weir_plan_from_text(path[0] ? path : "<job>", text->via.str.ptr, text->via.str.size, &v,
@@ -664,7 +669,51 @@ usage(FILE *f)
         "  --data-port P              data port (default 0: a free port)\n"
         "  --heartbeat-interval DUR   e.g. 1s (default 1s)\n"
         "  --secret S                 cluster secret (env WEIR_SECRET)\n"
+        "  --state-dir DIR            keyed state (RocksDB) directory (env WEIR_STATE_DIR;\n"
+        "                             default $TMPDIR/weir-state-<id>); job folders cleared at start\n"
         "  --log-level L              error|warn|info|debug (env WEIR_LOG_LEVEL)\n");
+}
+
+static int
+remove_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+/* rm -rf path; a missing path is fine. */
+static int
+remove_tree(const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0)
+        return 0;
+    return nftw(path, remove_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Removes the <state dir>/<job id> folders, and nothing else a user might
+ * keep in the directory. */
+static int
+clear_job_dirs(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[1024];
+    int rc = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n != WEIR_JOB_ID_LEN || strspn(e->d_name, "0123456789abcdef") != n)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (remove_tree(path) != 0)
+            rc = -1;
+    }
+    closedir(d);
+    return rc;
 }
 
 static int
@@ -696,6 +745,7 @@ main(int argc, char **argv)
         { "data-port", required_argument, NULL, 'd' },
         { "heartbeat-interval", required_argument, NULL, 'b' },
         { "secret", required_argument, NULL, 'S' },
+        { "state-dir", required_argument, NULL, 'D' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -718,6 +768,7 @@ main(int argc, char **argv)
         case 'd': tm.data_port = atoi(optarg); break;
         case 'b': hb = optarg; break;
         case 'S': snprintf(tm.secret, sizeof(tm.secret), "%s", optarg); break;
+        case 'D': snprintf(tm.state_dir, sizeof(tm.state_dir), "%s", optarg); break;
         case 'l': level = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -742,6 +793,16 @@ main(int argc, char **argv)
     }
     if (tm.id[0] == '\0')
         snprintf(tm.id, sizeof(tm.id), "tm-%d", (int)getpid());
+    if (tm.state_dir[0] == '\0' && getenv("WEIR_STATE_DIR") != NULL)
+        snprintf(tm.state_dir, sizeof(tm.state_dir), "%s", getenv("WEIR_STATE_DIR"));
+    if (tm.state_dir[0] == '\0')
+        snprintf(tm.state_dir, sizeof(tm.state_dir), "%s/weir-state-%s", env_or("TMPDIR", "/tmp"), tm.id);
+    /* state of a previous life of this task manager has no checkpoint to
+     * belong to yet: drop the job folders it left (only those) */
+    if (clear_job_dirs(tm.state_dir) != 0) {
+        weir_log_error("cannot clear state directory %s", tm.state_dir);
+        return 1;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     tm.loop = uv_default_loop();
@@ -765,8 +826,8 @@ main(int argc, char **argv)
     tm.sigterm.data = tm.sigint.data = &tm;
     uv_signal_start(&tm.sigterm, signal_cb, SIGTERM);
     uv_signal_start(&tm.sigint, signal_cb, SIGINT);
-    weir_log_info("task manager %s: %d slots, data %s, job manager %s:%d", tm.id, tm.slots,
-                  tm.self_addr, tm.jm_host, tm.jm_port);
+    weir_log_info("task manager %s: %d slots, data %s, job manager %s:%d, state %s", tm.id,
+                  tm.slots, tm.self_addr, tm.jm_host, tm.jm_port, tm.state_dir);
     jm_connect(&tm);
     uv_run(tm.loop, UV_RUN_DEFAULT);
     uv_loop_close(tm.loop);

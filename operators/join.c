@@ -370,7 +370,7 @@ join_process(weir_op_t *op, int input, const weir_batch_t *in, weir_batch_t *out
         rc = weir_state_list_add(j->side[input], kg, j->key.data, j->key.len, j->row.data, j->row.len);
         if (rc != 0)
             return weir_err_set(err, rc, "%s: join state write failed: %s", op->ctx->log_prefix,
-                                weir_strerror(rc));
+                                weir_state_backend_error(op->ctx->state));
         j->probe_row = row;
         j->rc = 0;
         rc = weir_state_list_get(j->side[other], kg, j->key.data, j->key.len, probe_cb, j);
@@ -378,7 +378,7 @@ join_process(weir_op_t *op, int input, const weir_batch_t *in, weir_batch_t *out
             return j->rc;
         if (rc < 0)
             return weir_err_set(err, rc, "%s: join state read failed: %s", op->ctx->log_prefix,
-                                weir_strerror(rc));
+                                weir_state_backend_error(op->ctx->state));
     }
     return 0;
 }

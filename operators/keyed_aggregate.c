@@ -351,7 +351,7 @@ agg_process(weir_op_t *op, int input, const weir_batch_t *in, weir_batch_t *out,
         rc = weir_state_get(a->state, kg, a->key.data, a->key.len, &a->val, &found);
         if (rc != 0)
             return weir_err_set(err, rc, "%s %s: state get: %s", ctx->log_prefix,
-                                op->cfg->kind->name, weir_strerror(rc));
+                                op->cfg->kind->name, weir_state_backend_error(ctx->state));
         if (found && decode_number((const unsigned char *)a->val.data, a->val.len, &i, &d,
                                    &is_double) != 0)
             return weir_err_set(err, WEIR_EPROTO, "%s %s: corrupt state value for a key",
@@ -379,7 +379,7 @@ agg_process(weir_op_t *op, int input, const weir_batch_t *in, weir_batch_t *out,
         rc = weir_state_put(a->state, kg, a->key.data, a->key.len, a->val.data, a->val.len);
         if (rc != 0)
             return weir_err_set(err, rc, "%s %s: state put: %s", ctx->log_prefix,
-                                op->cfg->kind->name, weir_strerror(rc));
+                                op->cfg->kind->name, weir_state_backend_error(ctx->state));
         if (c->final)
             continue;
         agg = c->type == WEIR_T_INT ? weir_value_int(i) : weir_value_double(d);

@@ -1301,26 +1301,25 @@ eval_call(const weir_expr_t *e, const weir_value_t *const *rows, weir_arena_t *a
         *out = weir_value_ts(weir_now_us());
         return 0;
     case F_CONCAT: {
+        weir_value_t xs[16];              /* funcs[F_CONCAT].max: each argument evaluated once */
         size_t total = 0;
         char *p;
         for (int i = 0; i < e->nargs; i++) {
-            weir_value_t x;
-            if ((rc = eval(e->args[i], rows, a, &x)) != 0)
+            if ((rc = eval(e->args[i], rows, a, &xs[i])) != 0)
                 return rc;
-            if (x.null) {
+            if (xs[i].null) {
                 *out = weir_value_null(WEIR_T_STRING);
                 return 0;
             }
-            total += x.len;
+            total += xs[i].len;
         }
         if (a == NULL || (p = weir_arena_alloc(a, total + 1)) == NULL)
             return WEIR_ENOMEM;
         total = 0;
         for (int i = 0; i < e->nargs; i++) {
-            weir_value_t x;
-            eval(e->args[i], rows, a, &x);
-            memcpy(p + total, x.u.s, x.len);
-            total += x.len;
+            if (xs[i].len > 0)
+                memcpy(p + total, xs[i].u.s, xs[i].len);
+            total += xs[i].len;
         }
         p[total] = '\0';
         *out = weir_value_str(p, (uint32_t)total);

@@ -77,8 +77,10 @@ int weir_expr_eval(const weir_expr_t *e, const weir_value_t *const *rows,
 /* Convenience for predicates: 1 when the result is true, 0 for false/NULL. */
 int weir_expr_eval_bool(const weir_expr_t *e, const weir_value_t *const *rows);
 
-/* Parses a duration such as "500ms", "1m", "2h", "30s", "1d", "100us" into
- * microseconds; returns 0 or WEIR_EPARSE. Shared with job files. */
+/* Parses a duration such as "500ms", "1m", "2h", "30s", "1d", "100us" (a
+ * bare number is milliseconds) into microseconds; returns 0, WEIR_EPARSE for
+ * text that is not a duration, or WEIR_ERANGE for one beyond int64
+ * microseconds (so job files can say "out of range"). Shared with job files. */
 int weir_duration_parse(const char *s, int64_t *out_us);
 
 #endif

@@ -376,6 +376,39 @@ validate(const char *text, const jsmntok_t *t, unsigned n)
     return GAP_OK;
 }
 
+/* jsmn (with parent links) closes a bracket by climbing from the newest
+ * token to the innermost open one, so each close costs the depth it climbs
+ * and [[[...]]] costs depth^2 / 2 steps: seconds for a few hundred KB. A
+ * linear pre-scan bounds the nesting first (Jackson's default bound is
+ * 1000; records nest a few levels). Returns the offset of the first bracket
+ * deeper than JSON_MAX_DEPTH, or (size_t)-1. */
+#define JSON_MAX_DEPTH 256
+
+static size_t
+too_deep(const char *s, size_t n)
+{
+    int depth = 0;
+    bool in_str = false;
+
+    for (size_t i = 0; i < n && s[i] != '\0'; i++) {     /* jsmn stops at a NUL too */
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > JSON_MAX_DEPTH)
+                return i;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return (size_t)-1;
+}
+
 /* ---- values ---------------------------------------------------------------- */
 
 static const char *
@@ -526,6 +559,9 @@ weir_json_reader_parse(weir_json_reader_t *r, const char *text, size_t len, weir
 
     if (len > INT32_MAX)                         /* jsmn's offsets are ints */
         return weir_err_set(err, WEIR_EPARSE, "record too large (%zu bytes)", len);
+    if ((bad = too_deep(text, len)) != (size_t)-1)
+        return weir_err_set(err, WEIR_EPARSE, "not valid JSON (nested deeper than %d at byte %zu)",
+                            JSON_MAX_DEPTH, bad);
     for (;;) {
         jsmn_init(&p);
         n = jsmn_parse(&p, text, len, r->toks, r->ntoks);

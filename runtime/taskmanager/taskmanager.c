@@ -53,6 +53,7 @@ typedef struct tmgr {
     char              self_addr[64];
     char              secret[128];
     char              state_dir[512];
+    bool              own_state_dir;  /* the default one: removed at exit */
     uint64_t          hb_interval_ms;
 
     weir_conn_t      *jm;
@@ -670,7 +671,8 @@ usage(FILE *f)
         "  --heartbeat-interval DUR   e.g. 1s (default 1s)\n"
         "  --secret S                 cluster secret (env WEIR_SECRET)\n"
         "  --state-dir DIR            keyed state (RocksDB) directory (env WEIR_STATE_DIR;\n"
-        "                             default $TMPDIR/weir-state-<id>); job folders cleared at start\n"
+        "                             default $TMPDIR/weir-state-<id>-<pid>, removed at exit);\n"
+        "                             job folders left in it are cleared at start\n"
         "  --log-level L              error|warn|info|debug (env WEIR_LOG_LEVEL)\n");
 }
 
@@ -795,8 +797,12 @@ main(int argc, char **argv)
         snprintf(tm.id, sizeof(tm.id), "tm-%d", (int)getpid());
     if (tm.state_dir[0] == '\0' && getenv("WEIR_STATE_DIR") != NULL)
         snprintf(tm.state_dir, sizeof(tm.state_dir), "%s", getenv("WEIR_STATE_DIR"));
-    if (tm.state_dir[0] == '\0')
-        snprintf(tm.state_dir, sizeof(tm.state_dir), "%s/weir-state-%s", env_or("TMPDIR", "/tmp"), tm.id);
+    if (tm.state_dir[0] == '\0') {
+        /* unique per process: two clusters on one machine may both have a tm-1 */
+        snprintf(tm.state_dir, sizeof(tm.state_dir), "%s/weir-state-%s-%d", env_or("TMPDIR", "/tmp"),
+                 tm.id, (int)getpid());
+        tm.own_state_dir = true;
+    }
     /* state of a previous life of this task manager has no checkpoint to
      * belong to yet: drop the job folders it left (only those) */
     if (clear_job_dirs(tm.state_dir) != 0) {
@@ -831,6 +837,8 @@ main(int argc, char **argv)
     jm_connect(&tm);
     uv_run(tm.loop, UV_RUN_DEFAULT);
     uv_loop_close(tm.loop);
+    if (tm.own_state_dir)
+        rmdir(tm.state_dir);              /* empty once every job dropped its state */
     weir_log_info("stopped");
     return 0;
 }

@@ -775,6 +775,31 @@ test_expr_concat_operator_and_function(void **state)
 }
 
 static void
+test_expr_concat_evaluates_each_argument_once(void **state)
+{
+    weir_value_t v;
+    weir_expr_t *e;
+    size_t with_op, with_fn;
+
+    /* concat(lower(name), 'x') builds the same strings as lower(name) || 'x':
+     * one lowered copy and one result, not a second lowered copy */
+    weir_arena_reset(&arena);
+    e = run_("lower(name) || 'x'", &v, __LINE__);
+    with_op = weir_arena_used(&arena);
+    weir_expr_destroy(e);
+    weir_arena_reset(&arena);
+    e = run_("concat(lower(name), 'x')", &v, __LINE__);
+    with_fn = weir_arena_used(&arena);
+    weir_expr_destroy(e);
+    assert_int_equal(v.len, 6);
+    assert_memory_equal(v.u.s, "alicex", 6);
+    if (with_fn != with_op) {
+        print_error("concat() used %zu arena bytes, || used %zu\n", with_fn, with_op);
+        fail();
+    }
+}
+
+static void
 test_expr_starts_with(void **state)
 {
     expect_true("name starts_with 'Al'");
@@ -1790,15 +1815,15 @@ test_duration_parse_rejects_hex(void **state)
 }
 
 static void
-test_duration_parse_out_of_range_is_eparse(void **state)
+test_duration_parse_out_of_range_is_erange(void **state)
 {
     int64_t us = -12345;
 
-    /* expr.h: "returns 0 or WEIR_EPARSE"; int64 microseconds end 106751991.17
+    /* expr.h: WEIR_ERANGE beyond int64 microseconds, which end 106751991.17
      * days after the epoch */
-    assert_int_equal(weir_duration_parse("106751992d", &us), WEIR_EPARSE);
-    assert_int_equal(weir_duration_parse("99999999999999999999", &us), WEIR_EPARSE);
-    assert_int_equal(weir_duration_parse("9223372036854775808us", &us), WEIR_EPARSE);
+    assert_int_equal(weir_duration_parse("106751992d", &us), WEIR_ERANGE);
+    assert_int_equal(weir_duration_parse("99999999999999999999", &us), WEIR_ERANGE);
+    assert_int_equal(weir_duration_parse("9223372036854775808us", &us), WEIR_ERANGE);
     assert_i64_equal(us, -12345);
     assert_int_equal(weir_duration_parse("106751991d", &us), 0);  /* the largest whole day */
     assert_i64_equal(us, 106751991LL * 86400000000LL);
@@ -1831,6 +1856,7 @@ main(void)
         S(test_expr_int_add_sub_mul_wrap_twos_complement),
         S(test_expr_int_division_by_zero_is_null),
         S(test_expr_concat_operator_and_function),
+        S(test_expr_concat_evaluates_each_argument_once),
         S(test_expr_starts_with),
         S(test_expr_lower_upper_ascii_and_leave_other_bytes),
         S(test_expr_length_counts_utf8_code_points),
@@ -1880,7 +1906,7 @@ main(void)
         cmocka_unit_test(test_duration_parse_units),
         cmocka_unit_test(test_duration_parse_rejects_garbage),
         cmocka_unit_test(test_duration_parse_rejects_hex),
-        cmocka_unit_test(test_duration_parse_out_of_range_is_eparse),
+        cmocka_unit_test(test_duration_parse_out_of_range_is_erange),
     };
 #undef S
 #undef J

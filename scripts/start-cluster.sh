@@ -11,6 +11,7 @@
 #   jobmanager.pid  taskmanager-1.pid ...   one pid per process
 #   jobmanager.log  taskmanager-1.log ...   their logs (appended)
 #   ports                                   the job manager's bound ports
+#   state/tm-1 ...                          each task manager's keyed state
 #   cluster.env                             WEIR_REST=..., WEIR_RUN_DIR=..., WEIR_JOBMANAGER=...
 #
 # The job manager listens on 127.0.0.1: REST on P (default 8081, 0 = any
@@ -159,7 +160,7 @@ for i in $(seq 1 "$taskmanagers"); do
     log="$run_dir/taskmanager-$i.log"
     echo "---- $(stamp) start-cluster.sh: starting tm-$i" >>"$log"
     "$tm_bin" --jobmanager "127.0.0.1:$rpc_port" --slots "$slots" --id "tm-$i" \
-        </dev/null >>"$log" 2>&1 &
+        --state-dir "${WEIR_STATE_DIR:-$run_dir/state}/tm-$i" </dev/null >>"$log" 2>&1 &
     started+=("$!")
     echo "$!" >"$run_dir/taskmanager-$i.pid"
 done

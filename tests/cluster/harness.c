@@ -451,8 +451,8 @@ void
 hc_start_tm(hc_cluster_t *c, int i)
 {
     hc_tm_t *tm = &c->tms[i];
-    char jm_addr[64], slots[16];
-    char *argv[16];
+    char jm_addr[64], slots[16], state_dir[PATH_MAX];
+    char *argv[20];
     int n = 0;
 
     if (tm->pid > 0)
@@ -468,6 +468,11 @@ hc_start_tm(hc_cluster_t *c, int i)
     argv[n++] = tm->id;
     argv[n++] = "--host";
     argv[n++] = "127.0.0.1";
+    /* keyed state inside the run directory: never shared with another
+     * cluster that has a tm-1 too */
+    snprintf(state_dir, sizeof(state_dir), "%s/state-%s", c->dir, tm->id);
+    argv[n++] = "--state-dir";
+    argv[n++] = state_dir;
     if (c->opts.heartbeat_interval != NULL) {
         argv[n++] = "--heartbeat-interval";
         argv[n++] = (char *)c->opts.heartbeat_interval;
@@ -543,7 +548,7 @@ hc_start(const hc_opts_t *opts)
     static const char *const unset[] = {
         "WEIR_HOST", "WEIR_RPC_PORT", "WEIR_REST_PORT", "WEIR_HEARTBEAT_TIMEOUT",
         "WEIR_SLOT_TIMEOUT", "WEIR_SECRET", "WEIR_JOBMANAGER", "WEIR_SLOTS",
-        "WEIR_TM_ID", "WEIR_REST",
+        "WEIR_TM_ID", "WEIR_REST", "WEIR_STATE_DIR",
     };
     hc_cluster_t *c = &g_cluster;
     const char *build, *tmp;

@@ -5,7 +5,8 @@
  * temporary directory that also holds their logs. The job manager is started
  * with `--rpc-port 0 --rest-port 0 --ports-file FILE`, and the harness reads
  * the bound ports back from that file; task managers get the ids tm-1, tm-2,
- * ... so tests can name them. Everything is observed through the REST API
+ * ... so tests can name them, and keep their state in the run directory
+ * (--state-dir DIR/state-tm-N). Everything is observed through the REST API
  * (libcurl + jansson), as a user would.
  *
  * Usage, one cluster per test:

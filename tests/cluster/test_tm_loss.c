@@ -74,6 +74,10 @@ lose_tm2(hc_cluster_t *c, int sig)
     job = hc_wait_job(c, jid, "FAILED", DETECT_MS);
     took = hc_now_ms() - t0;
     fprintf(stderr, "signal %d: job FAILED after %lld ms\n", sig, took);
+    /* a silent task manager heartbeated at most one interval (1 s) before it
+     * stopped, so the timeout cannot have expired much sooner than 1 s */
+    if (sig == SIGSTOP && took < HEARTBEAT_TIMEOUT_MS - 1000 - 100)
+        fail_msg("tm-2 was declared lost %lld ms after it went silent, before the timeout", took);
     why = hc_job_failure(job);
     if (why == NULL || strstr(why, "tm-2") == NULL)
         fail_msg("the failure does not name tm-2: %s", why ? why : "(none)");

@@ -253,9 +253,9 @@ test_map_errors_point_at_the_item(void **unused)
     expect_map_error("    fields:\n      - id\n      - amout\n", "amout", "did you mean 'amount'");
     expect_map_error("    fields:\n      - {name: x, expr: lower(knd)}\n", "knd)", "knd");
     expect_map_error("    fields:\n      - id\n      - {name: id, expr: id + 1}\n",
-                     "{name: id", "twice");
+                     "{name: id, expr", "twice");
     expect_map_error("    fields:\n      - {expr: id + 1}\n", "{expr", "needs a 'name'");
-    expect_map_error("    fields:\n      - {name: x, expr: null}\n", "null}", "null");
+    expect_map_error("    fields:\n      - {name: x, expr: 'null'}\n", "'null'", "bare 'null'");
     expect_map_error("    fields: [id]\n    select: [kind]\n", "[kind]",
                      "either 'fields'");
     expect_map_error("    select: [id, {name: x, expr: id}]\n", "{name: x", "names");

@@ -30,12 +30,15 @@ say() { printf '\n==> %s\n' "$*"; }
 setup() {
     local dir=$1
     shift
+    local log
+    log=$(mktemp)
     if [ -f "$dir/meson-private/coredata.dat" ]; then
-        meson setup --reconfigure "$dir" "$@" >/dev/null ||
-            meson setup --wipe "$dir" "$@" >/dev/null
+        meson setup --reconfigure "$dir" "$@" >"$log" 2>&1 ||
+            meson setup --wipe "$dir" "$@" >"$log" 2>&1 || { cat "$log"; rm -f "$log"; return 1; }
     else
-        meson setup "$dir" "$@" >/dev/null
+        meson setup "$dir" "$@" >"$log" 2>&1 || { cat "$log"; rm -f "$log"; return 1; }
     fi
+    rm -f "$log"
 }
 
 # count DIR : adds DIR's test results (meson-logs/testlog.json) to the totals.

@@ -214,6 +214,24 @@ test_plan_rejects_override_above_max_parallelism(void **state)
 }
 
 static void
+test_plan_reads_the_state_backend_from_config(void **state)
+{
+    (void)state;
+    weir_plan_t *p = plan_ok("name: j\n" GEN "sinks:\n  - {name: out, kind: print, input: gen}\n", 0);
+    assert_false(p->state_in_memory);                       /* rocksdb by default */
+    weir_plan_destroy(p);
+    p = plan_ok("name: j\nconfig: {state.backend: memory}\n" GEN
+                "sinks:\n  - {name: out, kind: print, input: gen}\n", 0);
+    assert_true(p->state_in_memory);
+    weir_plan_destroy(p);
+    plan_err("name: j\nconfig: {state.backend: redis}\n" GEN
+             "sinks:\n  - {name: out, kind: print, input: gen}\n",
+             "t.yaml:2:25: state.backend must be 'rocksdb' or 'memory', not 'redis'");
+    plan_err("name: j\nconfig: {state.backnd: memory}\n" GEN
+             "sinks:\n  - {name: out, kind: print, input: gen}\n", "state.backend");
+}
+
+static void
 test_plan_reports_expression_errors_at_their_column(void **state)
 {
     (void)state;
@@ -313,6 +331,7 @@ main(void)
         cmocka_unit_test(test_plan_rejects_key_by_on_a_missing_field),
         cmocka_unit_test(test_plan_rejects_parallelism_above_max),
         cmocka_unit_test(test_plan_rejects_override_above_max_parallelism),
+        cmocka_unit_test(test_plan_reads_the_state_backend_from_config),
         cmocka_unit_test(test_plan_reports_expression_errors_at_their_column),
         cmocka_unit_test(test_plan_describe_names_vertices_and_edges),
         cmocka_unit_test(test_key_group_ranges_are_contiguous_and_cover_all),

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../core/expr.h"
+#include "../core/config.h"
 #include "../core/log.h"
 #include "jm.h"
 
@@ -739,13 +739,6 @@ usage(FILE *f)
         "  --log-level L             error|warn|info|debug (env WEIR_LOG_LEVEL)\n");
 }
 
-static const char *
-env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : def;
-}
-
 static int
 parse_port(const char *s, int *out)
 {
@@ -755,17 +748,6 @@ parse_port(const char *s, int *out)
     if (*s == '\0' || *end != '\0' || v < 0 || v > 65535)
         return -1;
     *out = (int)v;
-    return 0;
-}
-
-static int
-parse_dur_ms(const char *s, uint64_t *out)
-{
-    int64_t us;
-
-    if (weir_duration_parse(s, &us) != 0 || us <= 0)
-        return -1;
-    *out = (uint64_t)(us / 1000);
     return 0;
 }
 
@@ -785,14 +767,14 @@ main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     jm_t *jm = &jm_state;
-    const char *rpc = env_or("WEIR_RPC_PORT", "6123"), *rest = env_or("WEIR_REST_PORT", "8081");
-    const char *hb = env_or("WEIR_HEARTBEAT_TIMEOUT", "5s"), *st = env_or("WEIR_SLOT_TIMEOUT", "60s");
-    const char *level = env_or("WEIR_LOG_LEVEL", "info");
+    const char *rpc = weir_env_or("WEIR_RPC_PORT", "6123"), *rest = weir_env_or("WEIR_REST_PORT", "8081");
+    const char *hb = weir_env_or("WEIR_HEARTBEAT_TIMEOUT", "5s"), *st = weir_env_or("WEIR_SLOT_TIMEOUT", "60s");
+    const char *level = weir_env_or("WEIR_LOG_LEVEL", "info");
     weir_err_t err = { 0 };
     int c, lvl;
 
-    snprintf(jm->host, sizeof(jm->host), "%s", env_or("WEIR_HOST", "127.0.0.1"));
-    snprintf(jm->secret, sizeof(jm->secret), "%s", env_or("WEIR_SECRET", ""));
+    snprintf(jm->host, sizeof(jm->host), "%s", weir_env_or("WEIR_HOST", "127.0.0.1"));
+    snprintf(jm->secret, sizeof(jm->secret), "%s", weir_env_or("WEIR_SECRET", ""));
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'H': snprintf(jm->host, sizeof(jm->host), "%s", optarg); break;
@@ -808,8 +790,8 @@ main(int argc, char **argv)
         }
     }
     if ((lvl = weir_log_level_parse(level)) < 0 || parse_port(rpc, &jm->rpc_port) != 0 ||
-        parse_port(rest, &jm->rest_port) != 0 || parse_dur_ms(hb, &jm->hb_timeout_ms) != 0 ||
-        parse_dur_ms(st, &jm->slot_timeout_ms) != 0) {
+        parse_port(rest, &jm->rest_port) != 0 || weir_duration_ms(hb, &jm->hb_timeout_ms) != 0 ||
+        weir_duration_ms(st, &jm->slot_timeout_ms) != 0) {
         fprintf(stderr, "weir-jobmanager: bad option value (ports 0-65535, durations like 5s, "
                         "log levels error|warn|info|debug)\n");
         return 2;

@@ -233,6 +233,34 @@ chan_flush(weir_task_t *t, out_chan_t *c)
     return chan_reset(t, c);
 }
 
+/* Sends a small control frame [kind, job, attempt, edge, src, dst(, n)] to
+ * the task manager at addr; n < 0 leaves n out. */
+static int
+send_ctl(weir_task_t *t, const char *addr, int kind, int edge, int src, int dst, int n)
+{
+    weir_buf_t frame = WEIR_BUF_INIT;
+    size_t hdr = weir_frame_begin(&frame);
+    msgpack_packer pk;
+
+    msgpack_packer_init(&pk, &frame, weir_buf_msgpack_write);
+    msgpack_pack_array(&pk, n < 0 ? 6 : 7);
+    msgpack_pack_int(&pk, kind);
+    msgpack_pack_str(&pk, WEIR_JOB_ID_LEN);
+    msgpack_pack_str_body(&pk, t->job->id, WEIR_JOB_ID_LEN);
+    msgpack_pack_int(&pk, t->job->attempt);
+    msgpack_pack_int(&pk, edge);
+    msgpack_pack_int(&pk, src);
+    msgpack_pack_int(&pk, dst);
+    if (n >= 0)
+        msgpack_pack_int(&pk, n);
+    if (weir_frame_end(&frame, hdr, WEIR_FRAME_MAX_DEFAULT) != 0) {
+        weir_buf_free(&frame);
+        return WEIR_ENOMEM;
+    }
+    t->env.send(t->env.tm, addr, &frame);
+    return 0;
+}
+
 static int
 chan_send_eos(weir_task_t *t, out_chan_t *c)
 {
@@ -244,24 +272,7 @@ chan_send_eos(weir_task_t *t, out_chan_t *c)
         it->chan = c->local_in;
         queue_push(c->local, it);
     } else {
-        weir_buf_t frame = WEIR_BUF_INIT;
-        size_t hdr = weir_frame_begin(&frame);
-        msgpack_packer pk;
-
-        msgpack_packer_init(&pk, &frame, weir_buf_msgpack_write);
-        msgpack_pack_array(&pk, 6);
-        msgpack_pack_int(&pk, WEIR_DATA_EOS);
-        msgpack_pack_str(&pk, WEIR_JOB_ID_LEN);
-        msgpack_pack_str_body(&pk, t->job->id, WEIR_JOB_ID_LEN);
-        msgpack_pack_int(&pk, t->job->attempt);
-        msgpack_pack_int(&pk, c->edge);
-        msgpack_pack_int(&pk, t->subtask);
-        msgpack_pack_int(&pk, c->dst);
-        if (weir_frame_end(&frame, hdr, WEIR_FRAME_MAX_DEFAULT) != 0) {
-            weir_buf_free(&frame);
-            return WEIR_ENOMEM;
-        }
-        t->env.send(t->env.tm, c->addr, &frame);
+        return send_ctl(t, c->addr, WEIR_DATA_EOS, c->edge, t->subtask, c->dst, -1);
     }
     return 0;
 }
@@ -277,24 +288,7 @@ return_credit(weir_task_t *t, const in_chan_t *ic)
         pthread_cond_signal(&s->cond);
         pthread_mutex_unlock(&s->mu);
     } else {
-        weir_buf_t frame = WEIR_BUF_INIT;
-        size_t hdr = weir_frame_begin(&frame);
-        msgpack_packer pk;
-
-        msgpack_packer_init(&pk, &frame, weir_buf_msgpack_write);
-        msgpack_pack_array(&pk, 7);
-        msgpack_pack_int(&pk, WEIR_DATA_CREDIT);
-        msgpack_pack_str(&pk, WEIR_JOB_ID_LEN);
-        msgpack_pack_str_body(&pk, t->job->id, WEIR_JOB_ID_LEN);
-        msgpack_pack_int(&pk, t->job->attempt);
-        msgpack_pack_int(&pk, ic->edge);
-        msgpack_pack_int(&pk, ic->src);
-        msgpack_pack_int(&pk, t->subtask);
-        msgpack_pack_int(&pk, 1);
-        if (weir_frame_end(&frame, hdr, WEIR_FRAME_MAX_DEFAULT) == 0)
-            t->env.send(t->env.tm, ic->addr, &frame);
-        else
-            weir_buf_free(&frame);
+        send_ctl(t, ic->addr, WEIR_DATA_CREDIT, ic->edge, ic->src, t->subtask, 1);
     }
 }
 

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/expr.h"
+#include "../core/config.h"
 #include "../core/log.h"
 #include "../net/conn.h"
 #include "task.h"
@@ -718,24 +718,6 @@ clear_job_dirs(const char *dir)
     return rc;
 }
 
-static int
-parse_dur_ms(const char *s, uint64_t *out)
-{
-    int64_t us;
-
-    if (weir_duration_parse(s, &us) != 0 || us <= 0)
-        return -1;
-    *out = (uint64_t)(us / 1000);
-    return 0;
-}
-
-static const char *
-env_or(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-    return v && *v ? v : def;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -752,15 +734,15 @@ main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *jm = env_or("WEIR_JOBMANAGER", NULL), *level = env_or("WEIR_LOG_LEVEL", "info");
+    const char *jm = weir_env_or("WEIR_JOBMANAGER", NULL), *level = weir_env_or("WEIR_LOG_LEVEL", "info");
     const char *hb = "1s", *colon;
     weir_err_t err = { 0 };
     int c, lvl;
 
-    tm.slots = atoi(env_or("WEIR_SLOTS", "2"));
-    snprintf(tm.id, sizeof(tm.id), "%s", env_or("WEIR_TM_ID", ""));
+    tm.slots = atoi(weir_env_or("WEIR_SLOTS", "2"));
+    snprintf(tm.id, sizeof(tm.id), "%s", weir_env_or("WEIR_TM_ID", ""));
     snprintf(tm.data_host, sizeof(tm.data_host), "127.0.0.1");
-    snprintf(tm.secret, sizeof(tm.secret), "%s", env_or("WEIR_SECRET", ""));
+    snprintf(tm.secret, sizeof(tm.secret), "%s", weir_env_or("WEIR_SECRET", ""));
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': jm = optarg; break;
@@ -789,7 +771,7 @@ main(int argc, char **argv)
     memcpy(tm.jm_host, jm, (size_t)(colon - jm));
     tm.jm_port = atoi(colon + 1);
     if (tm.slots < 1 || tm.slots > 1024 || tm.jm_port <= 0 || tm.jm_port > 65535 ||
-        parse_dur_ms(hb, &tm.hb_interval_ms) != 0) {
+        weir_duration_ms(hb, &tm.hb_interval_ms) != 0) {
         fprintf(stderr, "weir-taskmanager: bad --slots, --jobmanager port or --heartbeat-interval\n");
         return 2;
     }
@@ -799,7 +781,7 @@ main(int argc, char **argv)
         snprintf(tm.state_dir, sizeof(tm.state_dir), "%s", getenv("WEIR_STATE_DIR"));
     if (tm.state_dir[0] == '\0') {
         /* unique per process: two clusters on one machine may both have a tm-1 */
-        snprintf(tm.state_dir, sizeof(tm.state_dir), "%s/weir-state-%s-%d", env_or("TMPDIR", "/tmp"),
+        snprintf(tm.state_dir, sizeof(tm.state_dir), "%s/weir-state-%s-%d", weir_env_or("TMPDIR", "/tmp"),
                  tm.id, (int)getpid());
         tm.own_state_dir = true;
     }

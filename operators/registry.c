@@ -13,6 +13,7 @@ static const weir_op_kind_t *const kinds[] = {
     /* sources */
     &weir_op_datagen,
     &weir_op_file_source,
+    &weir_op_kafka_source,
     /* operators */
     &weir_op_filter,
     &weir_op_map,
@@ -23,6 +24,7 @@ static const weir_op_kind_t *const kinds[] = {
     /* sinks */
     &weir_op_file_sink,
     &weir_op_print,
+    &weir_op_kafka_sink,
 };
 
 #define NKINDS ((int)(sizeof(kinds) / sizeof(kinds[0])))

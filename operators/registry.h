@@ -23,6 +23,8 @@ extern const weir_op_kind_t weir_op_project;
 extern const weir_op_kind_t weir_op_count;
 extern const weir_op_kind_t weir_op_sum;
 extern const weir_op_kind_t weir_op_join;
+extern const weir_op_kind_t weir_op_kafka_source;
+extern const weir_op_kind_t weir_op_kafka_sink;
 
 /* The kind named name that may appear in role (WEIR_ROLE_* bits; any of
  * them), or NULL. */
@@ -45,5 +47,9 @@ int weir__op_expr_error(const weir_params_t *p, const char *key, size_t off, int
 /* Lines a file source skipped because they did not parse (its dead-letter
  * count until dead-letter outputs exist). op must be an open file source. */
 uint64_t weir_op_file_source_bad_lines(const weir_op_t *op);
+/* Records an open kafka source sent to its dead-letter output, and records
+ * the broker deleted before the source read them (offset out of range). */
+uint64_t weir_op_kafka_source_dead_lettered(const weir_op_t *op);
+uint64_t weir_op_kafka_source_skipped(const weir_op_t *op);
 
 #endif

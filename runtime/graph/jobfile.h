@@ -165,6 +165,11 @@ int weir_params_child(const weir_params_t *p, const char *key, bool required,
                       weir_params_t *out, weir_err_t *err);
 int weir_params_items(const weir_params_t *p, const char *key, bool required,
                       weir_params_t **items, int *n, weir_err_t *err);
+/* A mapping of names to single values under key (e.g. `properties:`), as
+ * two new arrays of new strings in file order; *at (when not NULL) is a new
+ * array of views of each value, for error locations. Missing key: *n = 0. */
+int weir_params_map(const weir_params_t *p, const char *key, char ***keys, char ***vals,
+                    weir_params_t **at, int *n, weir_err_t *err);
 /* For a view of a scalar node (e.g. a sequence item): its substituted text. */
 int weir_params_scalar(const weir_params_t *p, char **out, weir_err_t *err);
 bool weir_params_is_map(const weir_params_t *p);

@@ -977,6 +977,72 @@ weir_params_items(const weir_params_t *p, const char *key, bool required, weir_p
 }
 
 int
+weir_params_map(const weir_params_t *p, const char *key, char ***keys, char ***vals,
+                weir_params_t **at, int *n, weir_err_t *err)
+{
+    struct fy_node *val;
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+    char **ks = NULL, **vs = NULL;
+    weir_params_t *where = NULL;
+    int count, i = 0, rc;
+
+    *keys = *vals = NULL;
+    if (at != NULL)
+        *at = NULL;
+    *n = 0;
+    rc = lookup(p, key, false, &val, err);
+    if (rc <= 0)
+        return rc;
+    if (!fy_node_is_mapping(val))
+        return node_error(p, val, WEIR_ETYPE, err, "parameter '%s' must be a mapping, not %s",
+                          key, node_noun(val));
+    count = fy_node_mapping_item_count(val);
+    if (count <= 0)
+        return 0;
+    ks = calloc((size_t)count, sizeof(*ks));
+    vs = calloc((size_t)count, sizeof(*vs));
+    where = calloc((size_t)count, sizeof(*where));
+    if (ks == NULL || vs == NULL || where == NULL) {
+        rc = weir_err_set(err, WEIR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    while ((pair = fy_node_mapping_iterate(val, &iter)) != NULL && i < count) {
+        struct fy_node *k = fy_node_pair_key(pair), *v = fy_node_pair_value(pair);
+
+        if (k == NULL || !fy_node_is_scalar(k) || v == NULL || !fy_node_is_scalar(v) ||
+            node_is_null(v)) {
+            rc = node_error(p, v != NULL ? v : val, WEIR_ETYPE, err,
+                            "parameter '%s' must map names to single values", key);
+            goto fail;
+        }
+        if ((rc = scalar_text(p, k, &ks[i], err)) != 0 ||
+            (rc = scalar_text(p, v, &vs[i], err)) != 0) {
+            i++;
+            goto fail;
+        }
+        where[i].jf = p->jf;
+        where[i].node = v;
+        where[i].what = p->what;
+        i++;
+    }
+    *keys = ks;
+    *vals = vs;
+    if (at != NULL)
+        *at = where;
+    else
+        free(where);
+    *n = i;
+    return 0;
+
+fail:
+    weir_str_list_free(ks, i);
+    weir_str_list_free(vs, i);
+    free(where);
+    return rc;
+}
+
+int
 weir_params_scalar(const weir_params_t *p, char **out, weir_err_t *err)
 {
     if (p->node == NULL || !fy_node_is_scalar(p->node) || node_is_null(p->node))

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# scripts/demo.sh -- weir end to end, from a fresh checkout:
+# scripts/demo.sh -- weir end to end, from a fresh checkout: the
+# fraud-detection job on Kafka.
 #
 #   1. installs the Debian packages that are missing (scripts/deps.sh),
 #   2. builds everything in build/ (or $WEIR_BUILD_DIR),
-#   3. starts a local cluster in run/demo: one job manager and two task
-#      managers with two slots each (scripts/start-cluster.sh),
-#   4. submits jobs/demo-datagen.yaml with jobctl (made-up card transactions
-#      -> keep the large ones -> count them per merchant type -> files),
-#   5. waits until the job is FINISHED and prints the per-key counts it wrote,
-#   6. prints the dashboard URL and leaves the cluster running for you.
+#   3. starts a local cluster in run/demo (scripts/start-cluster.sh): the
+#      embedded Kafka broker weir-kafka, one job manager and two task
+#      managers with two slots each,
+#   4. produces 300 flagged accounts (of 1,000) and 100,000 transactions
+#      into Kafka with weir-gen, a few of them malformed on purpose,
+#   5. submits jobs/fraud-detection.yaml (transactions joined with flagged
+#      accounts on account_id, dated after the flag; state in RocksDB),
+#   6. waits until the job has caught up, then shows how many flagged
+#      transactions it wrote to the topic flagged-transactions, a few of
+#      them, and the malformed records it set aside in
+#      transactions-dead-letter,
+#   7. prints the dashboard URL and leaves the cluster and the job running:
+#      produce more with weir-gen and watch them arrive.
 #
-# Stop the cluster with: scripts/stop-cluster.sh --dir run/demo
+# Stop everything with: scripts/stop-cluster.sh --dir run/demo
 # Running the demo again restarts that cluster.
 #
 #   WEIR_REST_PORT=P   the REST/dashboard port (default 8081; a free port is
@@ -36,9 +44,9 @@ if [ ! -f "$build_dir/build.ninja" ]; then
     meson setup "$build_dir" >/dev/null
 fi
 ninja -C "$build_dir" >/dev/null
-echo "built: weir-jobmanager, weir-taskmanager, jobctl"
+echo "built: weir-jobmanager, weir-taskmanager, jobctl, weir-kafka, weir-gen, weir-topic"
 
-step "starting a local cluster in $run_dir (2 task managers x 2 slots)"
+step "starting a local cluster in $run_dir (Kafka broker, 2 task managers x 2 slots)"
 ./scripts/stop-cluster.sh --dir "$run_dir" >/dev/null
 rest_port=${WEIR_REST_PORT:-8081}
 if (exec 3<>"/dev/tcp/127.0.0.1/$rest_port") 2>/dev/null; then
@@ -46,50 +54,68 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$rest_port") 2>/dev/null; then
     rest_port=0
 fi
 ./scripts/start-cluster.sh --taskmanagers 2 --slots 2 --rest-port "$rest_port" --dir "$run_dir"
-WEIR_REST=$(sed -n 's/^WEIR_REST=//p' "$run_dir/cluster.env")
-export WEIR_REST
+set -a
+# shellcheck disable=SC1091
+. "$run_dir/cluster.env"
+set +a
+gen="$build_dir/runtime/kafka/weir-gen"
+topic="$build_dir/runtime/kafka/weir-topic"
 
-step "submitting jobs/demo-datagen.yaml"
-rm -rf "$out"
-id=$("$jobctl" submit jobs/demo-datagen.yaml -D OUT="$out")
+step "producing flagged accounts and transactions into Kafka ($KAFKA_BOOTSTRAP)"
+# flags are dated from 2024-01-01 00:00:00, one every 60 s; transactions from
+# the same time, one every 2 s: about half of a flagged account's
+# transactions come after its flag
+"$gen" flagged-accounts --bootstrap "$KAFKA_BOOTSTRAP" --accounts 1000 --flagged-share 0.3 \
+    --step 60s
+"$gen" transactions --bootstrap "$KAFKA_BOOTSTRAP" --accounts 1000 --count 100000 \
+    --step 2s --malformed 5000
+
+step "submitting jobs/fraud-detection.yaml"
+id=$("$jobctl" submit jobs/fraud-detection.yaml)
 echo "job id: $id"
 
-step "waiting for the job to finish"
-state=""
+step "waiting for the job to catch up"
 deadline=$((SECONDS + 120))
+last=-1 stable=0
 while :; do
     state=$("$jobctl" status "$id" | sed -n 's/^State:[[:space:]]*//p')
     case "$state" in
-        FINISHED) break ;;
-        FAILED|CANCELED)
+        FAILED|CANCELED|FINISHED)
             "$jobctl" status "$id" >&2
             echo "demo.sh: the job is $state; logs are in $run_dir" >&2
             exit 1 ;;
     esac
+    n=$("$topic" count --topic flagged-transactions)
+    if [ "$state" = RUNNING ] && [ "$n" -gt 0 ] && [ "$n" = "$last" ]; then
+        stable=$((stable + 1))
+        [ $stable -ge 4 ] && break
+    else
+        stable=0
+    fi
+    last=$n
     if [ $SECONDS -ge $deadline ]; then
         "$jobctl" status "$id" >&2
-        echo "demo.sh: the job is still $state after 120 s; logs are in $run_dir" >&2
+        echo "demo.sh: the job has not caught up after 120 s; logs are in $run_dir" >&2
         exit 1
     fi
     sleep 0.5
 done
 "$jobctl" status "$id"
 
-step "large transactions (amount > 1500) per merchant type, from $out/"
-total=0
-printf '  %-12s %s\n' MERCHANT COUNT
-while IFS=$'\t' read -r merchant count; do
-    printf '  %-12s %s\n' "$merchant" "$count"
-    total=$((total + count))
-done < <(cat "$out"/part-*.jsonl |
-    sed -n 's/.*"merchant_type": *"\([^"]*\)".*"large_transactions": *\([0-9][0-9]*\).*/\1\t\2/p' |
-    sort)
-printf '  %-12s %s\n' total "$total"
+step "flagged transactions (topic flagged-transactions)"
+echo "$n transactions of flagged accounts, dated after the flag; the first five:"
+"$topic" read --topic flagged-transactions --limit 5 --keys | sed 's/^/  /'
+dead=$("$topic" count --topic transactions-dead-letter)
+echo
+echo "$dead malformed records set aside in transactions-dead-letter, e.g.:"
+"$topic" read --topic transactions-dead-letter --limit 2 --headers | sed 's/^/  /'
 
 step "done"
 echo "dashboard: $WEIR_REST/"
-echo "The cluster keeps running. Try:"
-echo "  export WEIR_REST=$WEIR_REST"
+echo "The cluster and the job keep running. Try:"
+echo "  set -a; . $run_dir/cluster.env; set +a"
 echo "  $jobctl list"
-echo "  $jobctl taskmanagers"
+echo "  $gen transactions --count 1000 --seed 7     # more input"
+echo "  $topic count --topic flagged-transactions"
+echo "  $topic offsets --topic transactions --group weir-fraud-detection-transactions"
 echo "Stop it with: scripts/stop-cluster.sh --dir $run_dir"

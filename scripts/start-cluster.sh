@@ -3,6 +3,14 @@
 # N task managers with S slots each, on this machine.
 #
 #   scripts/start-cluster.sh [--taskmanagers N] [--slots S] [--rest-port P] [--dir RUN_DIR]
+#                            [--kafka BOOTSTRAP | --kafka-port P | --no-kafka]
+#
+# Kafka: by default the cluster gets its own development broker, weir-kafka
+# (librdkafka's mock cluster: real protocol, in memory, about 5 MB kept per
+# partition), on port 9092 or, when that is taken, a free port, with the
+# example jobs' topics created (16 partitions each). --kafka BOOTSTRAP uses
+# an existing Kafka cluster instead; --no-kafka starts none. The bootstrap
+# address goes into cluster.env as KAFKA_BOOTSTRAP.
 #
 # Uses the binaries in $WEIR_BUILD_DIR (default: build/ of this checkout) and
 # builds them first when they are missing. Everything about the cluster
@@ -12,7 +20,9 @@
 #   jobmanager.log  taskmanager-1.log ...   their logs (appended)
 #   ports                                   the job manager's bound ports
 #   state/tm-1 ...                          each task manager's keyed state
-#   cluster.env                             WEIR_REST=..., WEIR_RUN_DIR=..., WEIR_JOBMANAGER=...
+#   kafka.pid kafka.log                     the embedded broker, when started
+#   cluster.env                             WEIR_REST=..., WEIR_RUN_DIR=..., WEIR_JOBMANAGER=...,
+#                                           KAFKA_BOOTSTRAP=...
 #
 # The job manager listens on 127.0.0.1: REST on P (default 8081, 0 = any
 # free port), RPC on a free port. The script returns once every task manager
@@ -27,15 +37,23 @@ slots=2
 rest_port=8081
 run_dir=run/cluster
 startup_timeout=30
+kafka=embedded
+kafka_port=9092
+kafka_topics=transactions,flagged-accounts,flagged-transactions,transactions-dead-letter,stocks-in,stocks-out
 
 usage() {
     echo "usage: scripts/start-cluster.sh [--taskmanagers N] [--slots S] [--rest-port P] [--dir RUN_DIR]"
+    echo "                                  [--kafka BOOTSTRAP | --kafka-port P | --no-kafka]"
     echo "Starts one job manager and N task managers on this machine (see docs/operations.md)."
     echo
     echo "  --taskmanagers N   task managers to start (default 2)"
     echo "  --slots S          slots per task manager (default 2)"
     echo "  --rest-port P      REST/dashboard port (default 8081; 0 = any free port)"
     echo "  --dir RUN_DIR      pid files, logs and cluster.env (default run/cluster)"
+    echo "  --kafka BOOTSTRAP  use this Kafka cluster instead of starting weir-kafka"
+    echo "  --kafka-port P     port of the embedded broker (default 9092, else a free one;"
+    echo "                     0 = any free port)"
+    echo "  --no-kafka         start no broker"
 }
 
 die() {
@@ -57,6 +75,11 @@ while [ $# -gt 0 ]; do
         --rest-port=*) rest_port=${1#*=}; shift ;;
         --dir) need_value "$@"; run_dir=$2; shift 2 ;;
         --dir=*) run_dir=${1#*=}; shift ;;
+        --kafka) need_value "$@"; kafka=$2; shift 2 ;;
+        --kafka=*) kafka=${1#*=}; shift ;;
+        --kafka-port) need_value "$@"; kafka_port=$2; shift 2 ;;
+        --kafka-port=*) kafka_port=${1#*=}; shift ;;
+        --no-kafka) kafka=none; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "start-cluster.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -66,6 +89,8 @@ in_range() { [[ $1 =~ ^[0-9]{1,5}$ ]] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ];
 in_range "$taskmanagers" 1 64 || die "--taskmanagers must be 1..64, not '$taskmanagers'"
 in_range "$slots" 1 1024 || die "--slots must be 1..1024, not '$slots'"
 in_range "$rest_port" 0 65535 || die "--rest-port must be 0..65535, not '$rest_port'"
+in_range "$kafka_port" 0 65535 || die "--kafka-port must be 0..65535, not '$kafka_port'"
+[ -n "$kafka" ] || die "--kafka needs a bootstrap address (HOST:PORT[,...])"
 command -v curl >/dev/null || die "curl is missing (scripts/deps.sh installs it)"
 
 # ---- binaries ------------------------------------------------------------
@@ -73,13 +98,15 @@ command -v curl >/dev/null || die "curl is missing (scripts/deps.sh installs it)
 build_dir="${WEIR_BUILD_DIR:-$root/build}"
 jm_bin="$build_dir/runtime/jobmanager/weir-jobmanager"
 tm_bin="$build_dir/runtime/taskmanager/weir-taskmanager"
-if [ ! -x "$jm_bin" ] || [ ! -x "$tm_bin" ]; then
+kafka_bin="$build_dir/runtime/kafka/weir-kafka"
+if [ ! -x "$jm_bin" ] || [ ! -x "$tm_bin" ] || { [ "$kafka" = embedded ] && [ ! -x "$kafka_bin" ]; }; then
     echo "start-cluster.sh: building the binaries in $build_dir" >&2
     if [ ! -f "$build_dir/build.ninja" ]; then
         meson setup "$build_dir" "$root" >/dev/null
     fi
     ninja -C "$build_dir" runtime/jobmanager/weir-jobmanager \
-        runtime/taskmanager/weir-taskmanager runtime/cli/jobctl >/dev/null
+        runtime/taskmanager/weir-taskmanager runtime/cli/jobctl runtime/kafka/weir-kafka \
+        runtime/kafka/weir-gen >/dev/null
 fi
 if [ ! -x "$jm_bin" ] || [ ! -x "$tm_bin" ]; then
     die "no binaries in $build_dir"
@@ -101,6 +128,9 @@ alive() {
     ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
 }
 
+if alive "$run_dir/kafka.pid" weir-kafka; then
+    die "the broker of an earlier cluster is still running in $run_dir; stop it first: scripts/stop-cluster.sh --dir $run_dir"
+fi
 if alive "$run_dir/jobmanager.pid" weir-jobmanager; then
     die "a cluster is already running in $run_dir; stop it first: scripts/stop-cluster.sh --dir $run_dir"
 fi
@@ -110,12 +140,13 @@ for f in "$run_dir"/taskmanager-*.pid; do
         die "a task manager of an earlier cluster is still running ($f); stop it first: scripts/stop-cluster.sh --dir $run_dir"
     fi
 done
-rm -f "$run_dir"/jobmanager.pid "$run_dir"/taskmanager-*.pid "$run_dir/ports" "$run_dir/cluster.env"
+rm -f "$run_dir"/jobmanager.pid "$run_dir"/taskmanager-*.pid "$run_dir/ports" "$run_dir/cluster.env" \
+    "$run_dir/kafka.pid" "$run_dir/kafka.bootstrap"
 
 started=()
 fail() {
     echo "start-cluster.sh: $*" >&2
-    for log in "$run_dir/jobmanager.log" "$run_dir"/taskmanager-*.log; do
+    for log in "$run_dir/kafka.log" "$run_dir/jobmanager.log" "$run_dir"/taskmanager-*.log; do
         [ -f "$log" ] || continue
         echo "---- last lines of $log" >&2
         tail -n 20 "$log" >&2
@@ -127,13 +158,50 @@ fail() {
     for pid in "${started[@]}"; do
         kill -KILL "$pid" 2>/dev/null || true
     done
-    rm -f "$run_dir"/jobmanager.pid "$run_dir"/taskmanager-*.pid
+    rm -f "$run_dir"/jobmanager.pid "$run_dir"/taskmanager-*.pid "$run_dir/kafka.pid"
     exit 1
 }
 
+stamp() { date '+%Y-%m-%d %H:%M:%S'; }
+
+# ---- kafka ---------------------------------------------------------------
+
+# start_broker PORT : starts weir-kafka and waits for its bootstrap line;
+# returns 1 (broker gone) when the port could not be bound
+start_broker() {
+    local deadline=$((SECONDS + 10)) pid
+    rm -f "$run_dir/kafka.bootstrap"
+    echo "---- $(stamp) start-cluster.sh: starting weir-kafka on port $1" >>"$run_dir/kafka.log"
+    "$kafka_bin" --port "$1" --topic "$kafka_topics" </dev/null \
+        >"$run_dir/kafka.bootstrap" 2>>"$run_dir/kafka.log" &
+    pid=$!
+    until grep -q '^bootstrap: ' "$run_dir/kafka.bootstrap" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null || true
+            return 1
+        fi
+        [ $SECONDS -lt $deadline ] || { kill -KILL "$pid" 2>/dev/null; return 1; }
+        sleep 0.05
+    done
+    started+=("$pid")
+    echo "$pid" >"$run_dir/kafka.pid"
+    kafka_bootstrap=$(sed -n 's/^bootstrap: \([^ ]*\).*/\1/p' "$run_dir/kafka.bootstrap" | head -n 1)
+}
+
+kafka_bootstrap=""
+case "$kafka" in
+    none) ;;
+    embedded)
+        if ! start_broker "$kafka_port"; then
+            [ "$kafka_port" != 0 ] || fail "weir-kafka did not start"
+            echo "start-cluster.sh: port $kafka_port is taken; the broker takes a free port" >&2
+            start_broker 0 || fail "weir-kafka did not start"
+        fi ;;
+    *) kafka_bootstrap=$kafka ;;
+esac
+
 # ---- job manager ---------------------------------------------------------
 
-stamp() { date '+%Y-%m-%d %H:%M:%S'; }
 echo "---- $(stamp) start-cluster.sh: starting the job manager" >>"$run_dir/jobmanager.log"
 "$jm_bin" --host 127.0.0.1 --rpc-port 0 --rest-port "$rest_port" \
     --ports-file "$run_dir/ports" </dev/null >>"$run_dir/jobmanager.log" 2>&1 &
@@ -186,10 +254,16 @@ done
     printf 'WEIR_RUN_DIR=%q\n' "$run_dir"
     printf 'WEIR_JOBMANAGER=%q\n' "127.0.0.1:$rpc_port"
     printf 'WEIR_BUILD_DIR=%q\n' "$build_dir"
+    printf 'KAFKA_BOOTSTRAP=%q\n' "$kafka_bootstrap"
 } >"$run_dir/cluster.env"
 
 echo "weir cluster: 1 job manager, $taskmanagers task managers x $slots slots"
 echo "  run dir:  $run_dir (logs, pid files, cluster.env)"
 echo "  rest:     $rest   (export WEIR_REST=$rest for jobctl)"
+case "$kafka" in
+    none) echo "  kafka:    none (--no-kafka)" ;;
+    embedded) echo "  kafka:    $kafka_bootstrap (weir-kafka, in memory; topics: $kafka_topics)" ;;
+    *) echo "  kafka:    $kafka_bootstrap" ;;
+esac
 echo "  stop:     scripts/stop-cluster.sh --dir $run_dir"
 echo "dashboard: $rest/"

@@ -4,7 +4,7 @@
 #
 #   scripts/stop-cluster.sh [--dir RUN_DIR]          (default run/cluster)
 #
-# For each pid file in RUN_DIR (taskmanager-N.pid, jobmanager.pid) whose
+# For each pid file in RUN_DIR (taskmanager-N.pid, jobmanager.pid, kafka.pid) whose
 # process is still the weir binary of that role (checked in
 # /proc/PID/cmdline, so a reused pid is never signalled), sends SIGTERM,
 # waits up to 10 s for all of them to exit, then sends SIGKILL to the rest.
@@ -47,10 +47,11 @@ running() {
 pids=()
 bins=()
 files=()
-for f in "$run_dir"/taskmanager-*.pid "$run_dir"/jobmanager.pid; do
+for f in "$run_dir"/taskmanager-*.pid "$run_dir"/jobmanager.pid "$run_dir"/kafka.pid; do
     [ -e "$f" ] || continue
     case "${f##*/}" in
         jobmanager.pid) bin=weir-jobmanager ;;
+        kafka.pid) bin=weir-kafka ;;
         *) bin=weir-taskmanager ;;
     esac
     pid=$(cat "$f" 2>/dev/null || true)

@@ -153,7 +153,7 @@ usage(FILE *f)
         "\n"
         "DATASET: transactions, flagged-accounts or stocks (JSON values, JSON keys)\n"
         "\n"
-        "  --bootstrap B        Kafka bootstrap servers\n"
+        "  --bootstrap B        Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP)\n"
         "  --topic T            topic (default: the dataset's name)\n"
         "  --count N            records, malformed ones included (default %d; for\n"
         "                       flagged-accounts: one per flagged account)\n"
@@ -446,6 +446,9 @@ parse_args(int argc, char **argv, gen_opts_t *o)
     return -1;
 
 known:
+    if (!o->print && o->bootstrap == NULL && getenv("KAFKA_BOOTSTRAP") != NULL &&
+        getenv("KAFKA_BOOTSTRAP")[0] != '\0')
+        o->bootstrap = getenv("KAFKA_BOOTSTRAP");
     if (!o->print && o->bootstrap == NULL) {
         fprintf(stderr, "weir-gen: --bootstrap HOST:PORT is required (or --print)\n");
         return -1;

@@ -16,6 +16,14 @@
  *               on_watermark     event time advanced to wm on all inputs
  *               finish(op, out)  every input reached end of stream: flush
  *               close(op)        always called after a successful open
+ *   checkpoints restore(op, ...)  after open, before any poll/process, when
+ *                                the attempt starts from a checkpoint
+ *               snapshot(op, n)  barrier n passed this subtask: append the
+ *                                operator's own (non-keyed) state; sinks
+ *                                pre-commit what belongs to checkpoint n
+ *               notify_complete  checkpoint n completed on every subtask:
+ *                                commit (publish files, commit offsets...)
+ * Keyed state (ctx->state) is snapshotted and restored by the runtime.
  *
  * Batches passed in are borrowed for the call. 'out' has the operator's
  * output schema, is owned by the runtime and may already hold rows; the
@@ -28,6 +36,7 @@
 #include <stdint.h>
 
 #include "../runtime/core/batch.h"
+#include "../runtime/core/buf.h"
 #include "../runtime/core/error.h"
 #include "../runtime/graph/jobfile.h"
 
@@ -66,7 +75,17 @@ typedef struct weir_op_ctx {
     int                   kg_last;
     weir_state_backend_t *state;           /* keyed state; NULL unless keyed */
     volatile int         *canceled;        /* set when the task is canceled */
+    int64_t               checkpoint_interval_us; /* 0: the job takes no checkpoints */
+    bool                  exactly_once;    /* checkpoint mode exactly_once */
+    int                   attempt;         /* the job's attempt (restarts) */
 } weir_op_ctx_t;
+
+/* One operator snapshot of one subtask, as restore() receives it. */
+typedef struct weir_op_blob {
+    int          subtask;                  /* of the parallelism it was taken at */
+    const void  *data;
+    size_t       len;
+} weir_op_blob_t;
 
 typedef struct weir_op {
     const weir_op_config_t *cfg;
@@ -103,6 +122,23 @@ struct weir_op_kind {
     int  (*on_watermark)(weir_op_t *op, int64_t wm_us, weir_batch_t *out, weir_err_t *err);
     int  (*finish)(weir_op_t *op, weir_batch_t *out, weir_err_t *err);
     void (*close)(weir_op_t *op);
+
+    /* Checkpoints; each may be NULL (nothing to save, nothing to commit).
+     * snapshot appends the operator's state for checkpoint ckpt to out (any
+     * bytes; msgpack by convention); it runs in the task thread between two
+     * batches, after the operator has seen every record before the barrier.
+     * notify_complete runs in the task thread once checkpoint ckpt is
+     * complete everywhere (a later one implies the earlier ones: commit
+     * everything pending up to ckpt). restore gets the blobs of every
+     * subtask of this operator in the restored checkpoint ckpt, taken at
+     * old_parallelism (which may differ from ctx->parallelism after
+     * rescaling): the operator keeps what is its own (a Kafka source: the
+     * offsets of the partitions it owns now; a sink: the pending commits of
+     * old subtasks i with i % parallelism == subtask). */
+    int  (*snapshot)(weir_op_t *op, int64_t ckpt, weir_buf_t *out, weir_err_t *err);
+    int  (*notify_complete)(weir_op_t *op, int64_t ckpt, weir_err_t *err);
+    int  (*restore)(weir_op_t *op, int64_t ckpt, int old_parallelism,
+                    const weir_op_blob_t *blobs, int nblobs, weir_err_t *err);
 };
 
 /* Hash of the key fields of row: the same function partitions records

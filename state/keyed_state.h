@@ -128,6 +128,42 @@ int  weir_state_rocksdb_tune(const weir_state_rocksdb_tuning_t *t);
  * also read by RocksDB's compaction threads. */
 void weir_state_set_clock(int64_t (*now_us)(void));
 
+/* ---- snapshots (checkpoints, savepoints, rescaling) -------------------- */
+
+/* Writes a snapshot of everything b holds into directory dir, which must not
+ * exist yet (its parent must). RocksDB: a RocksDB checkpoint (memtables
+ * flushed, SST files hard-linked when dir is on the same filesystem, copied
+ * otherwise), so the synchronous cost does not grow with the state's size
+ * and consecutive snapshots share their SST files (the filesystem's link
+ * count is the reference count: deleting one snapshot frees only the files
+ * no other snapshot links). Memory: one file of the entries. A snapshot
+ * also records the backend kind and key-group range. *bytes (may be NULL)
+ * gets the snapshot's size on disk. */
+int  weir_state_snapshot(weir_state_backend_t *b, const char *dir, uint64_t *bytes,
+                         weir_err_t *err);
+
+/* Copies a snapshot into a new self-contained directory dir (no hard links
+ * into src): for savepoints. */
+int  weir_state_snapshot_copy(const char *src, const char *dir, weir_err_t *err);
+
+/* Fills b, which must be empty (just opened), with the entries of b's key
+ * groups found in the snapshots dirs[0..n): each taken by a backend of either
+ * kind with any key-group range (rescaling: several old ranges overlap the
+ * new one; entries of other key groups are skipped). States keep their
+ * names, kinds and TTL write times. The snapshots are only read. */
+int  weir_state_restore(weir_state_backend_t *b, const char *const *dirs, int n,
+                        weir_err_t *err);
+
+/* Opens the RocksDB backend in dir (which must not exist) restored from
+ * snapshots dirs[0..n): like weir_state_backend_rocksdb() followed by
+ * weir_state_restore(), but when one RocksDB snapshot covers the whole
+ * range its files are hard-linked (SSTs) or copied into dir, and entries
+ * outside [kg_first, kg_last] are dropped with a range delete: restoring
+ * at the same parallelism costs no more than the snapshot did. */
+int  weir_state_backend_rocksdb_restore(const char *dir, int kg_first, int kg_last,
+                                        const char *const *dirs, int n,
+                                        weir_state_backend_t **out, weir_err_t *err);
+
 /* ---- states ----------------------------------------------------------- */
 
 /* Each returns the state called name (borrowed, not empty, at most

@@ -141,9 +141,9 @@ weir_state_backend_compact(weir_state_backend_t *b)
 
 /* ---- the registry of named states -------------------------------------- */
 
-static int
-state_open(weir_state_backend_t *b, const char *name, int kind, int64_t ttl_us,
-           weir_state_t **out)
+int
+weir__state_open(weir_state_backend_t *b, const char *name, int kind, int64_t ttl_us,
+                 weir_state_t **out)
 {
     weir_state_t *s;
     size_t n;
@@ -197,26 +197,26 @@ state_open(weir_state_backend_t *b, const char *name, int kind, int64_t ttl_us,
 int
 weir_state_value(weir_state_backend_t *b, const char *name, weir_state_t **out)
 {
-    return state_open(b, name, WEIR__STATE_VALUE, 0, out);
+    return weir__state_open(b, name, WEIR__STATE_VALUE, 0, out);
 }
 
 int
 weir_state_value_ttl(weir_state_backend_t *b, const char *name, int64_t ttl_us,
                      weir_state_t **out)
 {
-    return state_open(b, name, WEIR__STATE_VALUE, ttl_us, out);
+    return weir__state_open(b, name, WEIR__STATE_VALUE, ttl_us, out);
 }
 
 int
 weir_state_list(weir_state_backend_t *b, const char *name, int64_t ttl_us, weir_state_t **out)
 {
-    return state_open(b, name, WEIR__STATE_LIST, ttl_us, out);
+    return weir__state_open(b, name, WEIR__STATE_LIST, ttl_us, out);
 }
 
 int
 weir_state_map(weir_state_backend_t *b, const char *name, int64_t ttl_us, weir_state_t **out)
 {
-    return state_open(b, name, WEIR__STATE_MAP, ttl_us, out);
+    return weir__state_open(b, name, WEIR__STATE_MAP, ttl_us, out);
 }
 
 /* ---- argument checks -------------------------------------------------- */

@@ -130,36 +130,63 @@ void weir_state_set_clock(int64_t (*now_us)(void));
 
 /* ---- snapshots (checkpoints, savepoints, rescaling) -------------------- */
 
-/* Writes a snapshot of everything b holds into directory dir, which must not
- * exist yet (its parent must). RocksDB: a RocksDB checkpoint (memtables
- * flushed, SST files hard-linked when dir is on the same filesystem, copied
- * otherwise), so the synchronous cost does not grow with the state's size
- * and consecutive snapshots share their SST files (the filesystem's link
- * count is the reference count: deleting one snapshot frees only the files
- * no other snapshot links). Memory: one file of the entries. A snapshot
- * also records the backend kind and key-group range. *bytes (may be NULL)
- * gets the snapshot's size on disk. */
+/* A snapshot is a directory (docs/state.md, "Snapshots"): a metadata file
+ * WEIR_SNAPSHOT, written last, naming the backend kind, its key-group
+ * range and every state with its kind and TTL; and the data, db/ (a
+ * RocksDB checkpoint) or entries (the memory backend's entries, one
+ * checksummed file). A directory without the metadata is no snapshot. */
+
+/* Writes a snapshot of everything b holds into directory dir, which must
+ * not exist yet (WEIR_EEXIST) and whose parent must (WEIR_ENOENT). A
+ * consistent cut: call it between records, from the task thread. b is not
+ * changed (RocksDB flushes its memtables, which changes files, not
+ * contents). RocksDB: a RocksDB checkpoint (memtables flushed, SST files
+ * hard-linked when dir is on the same filesystem, copied otherwise), so
+ * the synchronous cost does not grow with the state's size and consecutive
+ * snapshots share their SST files (the filesystem's link count is the
+ * reference count: deleting one snapshot frees only the files no other
+ * snapshot links). Memory: one file of the entries, written and fsync'ed
+ * (cost proportional to the state). Expired TTL items may be left out.
+ * *bytes (may be NULL) gets the snapshot's size: the sum of its files'
+ * sizes, hard-linked SST files counted in full (what a restore reads, not
+ * the new disk space it took). On failure dir is removed again. */
 int  weir_state_snapshot(weir_state_backend_t *b, const char *dir, uint64_t *bytes,
                          weir_err_t *err);
 
-/* Copies a snapshot into a new self-contained directory dir (no hard links
- * into src): for savepoints. */
+/* Copies the snapshot src into a new self-contained directory dir (must
+ * not exist; no hard links into src, every file fsync'ed): for savepoints,
+ * which outlive the checkpoints whose files they would otherwise share. */
 int  weir_state_snapshot_copy(const char *src, const char *dir, weir_err_t *err);
 
-/* Fills b, which must be empty (just opened), with the entries of b's key
- * groups found in the snapshots dirs[0..n): each taken by a backend of either
- * kind with any key-group range (rescaling: several old ranges overlap the
- * new one; entries of other key groups are skipped). States keep their
- * names, kinds and TTL write times. The snapshots are only read. */
+/* Fills b, which must be empty (no state holding an entry: WEIR_ESTATE),
+ * with the entries of b's key groups found in the snapshots dirs[0..n):
+ * each taken by a backend of either kind with any key-group range
+ * (rescaling: several old ranges overlap the new one; entries of other key
+ * groups are skipped, and snapshots whose ranges miss b's are not opened).
+ * Two snapshots that both hold one of b's key groups are WEIR_EINVAL. States
+ * keep their names, kinds and TTLs, items their write times (byte for
+ * byte); items already expired now are left out. List elements restored
+ * into RocksDB keep their order, and ones appended later come after them.
+ * The snapshots are only read (RocksDB: opened read-only). A missing
+ * snapshot is WEIR_ENOENT; one that is incomplete or damaged (metadata,
+ * checksum, RocksDB files) WEIR_EPROTO or WEIR_EIO. On failure b may hold
+ * part of the entries: drop it. */
 int  weir_state_restore(weir_state_backend_t *b, const char *const *dirs, int n,
                         weir_err_t *err);
 
-/* Opens the RocksDB backend in dir (which must not exist) restored from
- * snapshots dirs[0..n): like weir_state_backend_rocksdb() followed by
- * weir_state_restore(), but when one RocksDB snapshot covers the whole
- * range its files are hard-linked (SSTs) or copied into dir, and entries
+/* Opens the RocksDB backend in dir (which must not exist: WEIR_EEXIST; its
+ * parents are created) restored from snapshots dirs[0..n): like
+ * weir_state_backend_rocksdb() followed by weir_state_restore(), but when
+ * the only snapshot holding key groups of [kg_first, kg_last] is a RocksDB
+ * one covering the whole range, its SST files are hard-linked (copied
+ * across filesystems) and its other files copied into dir, and entries
  * outside [kg_first, kg_last] are dropped with a range delete: restoring
- * at the same parallelism costs no more than the snapshot did. */
+ * at the same parallelism costs no more than the snapshot did. That path
+ * keeps expired items (the compaction filter drops them later) and reads
+ * no data block, so a damaged block shows up when read (WEIR_EIO), not
+ * here. The restored backend and the snapshot stay independent (SST files
+ * are immutable). On failure nothing is left in dir's place.
+ * *out: returns new, as weir_state_backend_rocksdb(). */
 int  weir_state_backend_rocksdb_restore(const char *dir, int kg_first, int kg_last,
                                         const char *const *dirs, int n,
                                         weir_state_backend_t **out, weir_err_t *err);

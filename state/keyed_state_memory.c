@@ -27,14 +27,25 @@
  * every entry into a fresh slot array, so no pass ever deletes while it
  * walks a probe run.
  *
+ * Snapshots (the last section) write every live item into one file, in
+ * the stored-key layout the RocksDB backend uses, so either backend can be
+ * restored from either kind of snapshot.
+ *
  * Library code: returns codes, never logs. Not thread-safe (one backend per
  * subtask, used by its task thread).
  */
 #include "keyed_state_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #define MIN_SLOTS   16u
@@ -476,12 +487,17 @@ entry_fit(table_t *t, size_t i, size_t vlen, entry_t **out)
     return 0;
 }
 
-/* Writes [write time][val] at p. */
+/* Writes [write time][val] at p: the time now, or the 8 bytes at ts
+ * (a restore keeps the write times of the snapshot). */
 static inline void
-put_item(char *p, size_t hdr, const void *val, size_t vlen)
+put_item(char *p, size_t hdr, const char *ts, const void *val, size_t vlen)
 {
-    if (hdr > 0)
-        weir__be64_put(p, (uint64_t)weir__state_now());
+    if (hdr > 0) {
+        if (ts != NULL)
+            memcpy(p, ts, WEIR__TS_LEN);
+        else
+            weir__be64_put(p, (uint64_t)weir__state_now());
+    }
     if (vlen > 0)
         memmove(p + hdr, val, vlen);
 }
@@ -604,8 +620,10 @@ mem_get(weir_state_t *s, int kg, const void *key, size_t klen, weir_buf_t *out, 
     return weir_buf_append(out, entry_val(e) + hdr, e->vlen - hdr);
 }
 
+/* mem_put with the write time given (NULL: now). */
 static int
-mem_put(weir_state_t *s, int kg, const void *key, size_t klen, const void *val, size_t vlen)
+store_value(weir_state_t *s, int kg, const void *key, size_t klen, const char *ts,
+            const void *val, size_t vlen)
 {
     mem_state_t *m = (mem_state_t *)s;
     size_t hdr = s->ttl_us > 0 ? WEIR__TS_LEN : 0, i;
@@ -622,9 +640,15 @@ mem_put(weir_state_t *s, int kg, const void *key, size_t klen, const void *val, 
             return rc;
         m->stored++;
     }
-    put_item(entry_val(e), hdr, val, vlen);
+    put_item(entry_val(e), hdr, ts, val, vlen);
     e->vlen = (uint32_t)(hdr + vlen);
     return 0;
+}
+
+static int
+mem_put(weir_state_t *s, int kg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return store_value(s, kg, key, klen, NULL, val, vlen);
 }
 
 static int
@@ -738,8 +762,10 @@ mem_scan(weir_state_t *s, int kg_first, int kg_last, weir_state_visit_cb cb, voi
 
 /* ---- list state ------------------------------------------------------- */
 
+/* mem_list_add with the write time given (NULL: now). */
 static int
-mem_list_add(weir_state_t *s, int kg, const void *key, size_t klen, const void *val, size_t vlen)
+store_elem(weir_state_t *s, int kg, const void *key, size_t klen, const char *ts,
+           const void *val, size_t vlen)
 {
     mem_state_t *m = (mem_state_t *)s;
     size_t hdr = s->ttl_us > 0 ? WEIR__TS_LEN : 0, elen = ELEM_HDR + hdr + vlen, i, at;
@@ -762,10 +788,16 @@ mem_list_add(weir_state_t *s, int kg, const void *key, size_t klen, const void *
             return rc;
     }
     memcpy(entry_val(e) + at, &len32, ELEM_HDR);
-    put_item(entry_val(e) + at + ELEM_HDR, hdr, val, vlen);
+    put_item(entry_val(e) + at + ELEM_HDR, hdr, ts, val, vlen);
     e->vlen = (uint32_t)(at + elen);
     m->stored++;
     return 0;
+}
+
+static int
+mem_list_add(weir_state_t *s, int kg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return store_elem(s, kg, key, klen, NULL, val, vlen);
 }
 
 static int
@@ -793,9 +825,10 @@ mem_list_get(weir_state_t *s, int kg, const void *key, size_t klen, weir_state_e
 
 /* ---- map state -------------------------------------------------------- */
 
+/* mem_map_put with the write time given (NULL: now). */
 static int
-mem_map_put(weir_state_t *s, int kg, const void *key, size_t klen,
-            const void *ukey, size_t uklen, const void *val, size_t vlen)
+store_map_entry(weir_state_t *s, int kg, const void *key, size_t klen, const void *ukey,
+                size_t uklen, const char *ts, const void *val, size_t vlen)
 {
     mem_state_t *m = (mem_state_t *)s;
     size_t hdr = s->ttl_us > 0 ? WEIR__TS_LEN : 0, i, j;
@@ -835,9 +868,16 @@ mem_map_put(weir_state_t *s, int kg, const void *key, size_t klen,
             (void)mem_clear(s, kg, key, klen);
         return rc;
     }
-    put_item(entry_val(ue), hdr, val, vlen);
+    put_item(entry_val(ue), hdr, ts, val, vlen);
     ue->vlen = (uint32_t)(hdr + vlen);
     return 0;
+}
+
+static int
+mem_map_put(weir_state_t *s, int kg, const void *key, size_t klen,
+            const void *ukey, size_t uklen, const void *val, size_t vlen)
+{
+    return store_map_entry(s, kg, key, klen, ukey, uklen, NULL, val, vlen);
 }
 
 /* Finds the map of (kg, key): its outer slot and table, or NULL. */
@@ -974,6 +1014,357 @@ mem_map_scan(weir_state_t *s, int kg_first, int kg_last, weir_state_map_visit_cb
     return rc;
 }
 
+/* ---- snapshots ---------------------------------------------------------
+ *
+ * A snapshot of the memory backend is one file, "entries", written in one
+ * pass over the tables (nothing in them changes: expired items are left
+ * out, not purged), through a 1 MiB buffer, then fsync'ed. Numbers are
+ * big-endian:
+ *
+ *   "WEIRMEM1"                             magic and format version
+ *   'S' [state index: 4]                   the entries of state i follow
+ *                                          (index into the metadata's list)
+ *   'E' [klen: 4][stored key][vlen: 4][stored value]
+ *   ...
+ *   'Z' [entries: 8][checksum: 8]          XXH3-64 of every byte before it
+ *
+ * An entry is what the RocksDB backend would store: the stored key of
+ * keyed_state.h (a list element's sequence number is its index in the
+ * list, a map entry's suffix its map key) and the stored value, write time
+ * first with TTL. So one reader of entries serves both kinds of snapshot,
+ * and a restore into either backend does not care where they came from.
+ * A reader checks the checksum before it hands out a single entry: a torn
+ * or damaged file is refused whole.
+ */
+
+#define SNAP_MAGIC      "WEIRMEM1"
+#define SNAP_MAGIC_LEN  8
+#define SNAP_BUF        (1u << 20)
+
+typedef struct snap_writer {
+    int           fd;
+    const char   *path;
+    char         *buf;
+    size_t        len;
+    XXH3_state_t *hash;
+    uint64_t      entries;
+    int           rc;                /* the first failure; later writes do nothing */
+    weir_err_t   *err;
+} snap_writer_t;
+
+static void
+w_flush(snap_writer_t *w)
+{
+    size_t off = 0;
+
+    while (w->rc == 0 && off < w->len) {
+        ssize_t n = write(w->fd, w->buf + off, w->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            w->rc = weir_err_set(w->err, WEIR_EIO, "cannot write %s: %s", w->path,
+                                 n < 0 ? strerror(errno) : "short write");
+        else
+            off += (size_t)n;
+    }
+    w->len = 0;
+}
+
+/* Appends n bytes, hashed unless the checksum itself. */
+static void
+w_put(snap_writer_t *w, const void *p, size_t n, bool hash)
+{
+    const char *c = p;
+
+    if (w->rc != 0 || n == 0)
+        return;
+    if (hash)
+        XXH3_64bits_update(w->hash, p, n);
+    while (n > 0 && w->rc == 0) {
+        size_t k = SNAP_BUF - w->len < n ? SNAP_BUF - w->len : n;
+        memcpy(w->buf + w->len, c, k);
+        w->len += k;
+        c += k;
+        n -= k;
+        if (w->len == SNAP_BUF)
+            w_flush(w);
+    }
+}
+
+static void
+w_u32(snap_writer_t *w, uint32_t v)
+{
+    unsigned char b[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                           (unsigned char)(v >> 8), (unsigned char)v };
+    w_put(w, b, 4, true);
+}
+
+static void
+w_tag(snap_writer_t *w, char tag)
+{
+    w_put(w, &tag, 1, true);
+}
+
+/* One 'E' record: [prefix of kg, klen][key][suffix] and [val]. */
+static void
+w_entry(snap_writer_t *w, const entry_t *e, const void *suffix, size_t slen,
+        const void *val, size_t vlen)
+{
+    unsigned char pre[WEIR__PREFIX_MAX];
+    size_t plen = weir__key_prefix(pre, e->kg, e->klen);
+
+    w_tag(w, 'E');
+    w_u32(w, (uint32_t)(plen + e->klen + slen));
+    w_put(w, pre, plen, true);
+    w_put(w, e->data, e->klen, true);
+    w_put(w, suffix, slen, true);
+    w_u32(w, (uint32_t)vlen);
+    w_put(w, val, vlen, true);
+    w->entries++;
+}
+
+/* Every live item of m. */
+static void
+w_state(snap_writer_t *w, const mem_state_t *m, int64_t now)
+{
+    int64_t ttl = m->base.ttl_us;
+    size_t hdr = ttl > 0 ? WEIR__TS_LEN : 0;
+
+    for (size_t i = 0; i < m->t.nslots && w->rc == 0; i++) {
+        entry_t *e = m->t.slots[i].e;
+
+        if (e == NULL)
+            continue;
+        if (m->base.kind == WEIR__STATE_VALUE) {
+            if (hdr == 0 || !weir__state_expired(ts_of(entry_val(e)), ttl, now))
+                w_entry(w, e, NULL, 0, entry_val(e), e->vlen);
+        } else if (m->base.kind == WEIR__STATE_LIST) {
+            const char *p = entry_val(e), *end = p + e->vlen;
+            uint64_t seq = 0;
+
+            while (p < end) {
+                uint32_t len;
+                char sq[8];
+
+                memcpy(&len, p, ELEM_HDR);
+                if (hdr == 0 || !weir__state_expired(ts_of(p + ELEM_HDR), ttl, now)) {
+                    weir__be64_put(sq, seq++);
+                    w_entry(w, e, sq, sizeof(sq), p + ELEM_HDR, hdr + len);
+                }
+                p += ELEM_HDR + hdr + len;
+            }
+        } else {
+            table_t *in = map_of(e);
+
+            for (size_t j = 0; j < in->nslots; j++) {
+                entry_t *ue = in->slots[j].e;
+
+                if (ue != NULL &&
+                    (hdr == 0 || !weir__state_expired(ts_of(entry_val(ue)), ttl, now)))
+                    w_entry(w, e, ue->data, ue->klen, entry_val(ue), ue->vlen);
+            }
+        }
+    }
+}
+
+static int
+mem_snapshot(weir_state_backend_t *b, const char *dir, weir__snap_meta_t *meta, weir_err_t *err)
+{
+    snap_writer_t w = { .fd = -1, .err = err };
+    char path[PATH_MAX], sum[8], cnt[8];
+    int64_t now = weir__state_now();
+    uint32_t idx = 0;
+    int rc;
+
+    if (snprintf(path, sizeof(path), "%s/%s", dir, WEIR__SNAP_ENTRIES) >= (int)sizeof(path))
+        return weir_err_set(err, WEIR_EINVAL, "snapshot path too long: %s", dir);
+    for (weir_state_t *s = b->states; s != NULL; s = s->next)
+        if (weir__snap_meta_add(meta, s->name, s->kind, s->ttl_us) != 0)
+            return weir_err_set(err, WEIR_ENOMEM, "out of memory");
+    meta->backend = WEIR__SNAP_MEMORY;
+    meta->list_seq = 0;              /* lists are packed, not numbered */
+
+    w.path = path;
+    w.buf = malloc(SNAP_BUF);
+    w.hash = XXH3_createState();
+    if (w.buf == NULL || w.hash == NULL) {
+        rc = weir_err_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    XXH3_64bits_reset(w.hash);
+    w.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (w.fd < 0) {
+        rc = weir_err_set(err, WEIR_EIO, "cannot create %s: %s", path, strerror(errno));
+        goto done;
+    }
+    w_put(&w, SNAP_MAGIC, SNAP_MAGIC_LEN, true);
+    /* the metadata lists the states in the same order: index i is states[i] */
+    for (weir_state_t *s = b->states; s != NULL && w.rc == 0; s = s->next) {
+        w_tag(&w, 'S');
+        w_u32(&w, idx++);
+        w_state(&w, (const mem_state_t *)s, now);
+    }
+    w_tag(&w, 'Z');
+    weir__be64_put(cnt, w.entries);
+    w_put(&w, cnt, sizeof(cnt), true);
+    weir__be64_put(sum, XXH3_64bits_digest(w.hash));
+    w_put(&w, sum, sizeof(sum), false);
+    w_flush(&w);
+    if ((rc = w.rc) == 0 && fsync(w.fd) != 0)
+        rc = weir_err_set(err, WEIR_EIO, "cannot fsync %s: %s", path, strerror(errno));
+
+done:
+    if (w.fd >= 0)
+        close(w.fd);
+    free(w.buf);
+    XXH3_freeState(w.hash);
+    return rc;
+}
+
+static inline uint32_t
+be32_get(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Walks the records of a file whose checksum matched. */
+static int
+read_records(const unsigned char *d, size_t size, const char *path,
+             const weir__snap_meta_t *meta, int kg_first, int kg_last,
+             const weir__snap_sink_t *sink, weir_err_t *err)
+{
+    size_t pos = SNAP_MAGIC_LEN, end = size - 8;     /* the checksum is last */
+    uint64_t entries = 0;
+    int64_t next = 0;                                /* the next state index */
+    int rc;
+
+    while (pos < end) {
+        unsigned char tag = d[pos++];
+
+        if (tag == 'S') {
+            if (end - pos < 4 || be32_get(d + pos) != (uint32_t)next || next >= meta->nstates)
+                goto corrupt;
+            pos += 4;
+            if ((rc = sink->state(sink->arg, (int)next++)) != 0)
+                return rc;
+        } else if (tag == 'E') {
+            const unsigned char *key, *val;
+            uint32_t klen, vlen;
+            int kg;
+
+            if (next == 0 || end - pos < 4)
+                goto corrupt;
+            klen = be32_get(d + pos);
+            pos += 4;
+            if (klen < 3 || end - pos < (size_t)klen + 4)
+                goto corrupt;
+            key = d + pos;
+            pos += klen;
+            vlen = be32_get(d + pos);
+            pos += 4;
+            if (end - pos < vlen)
+                goto corrupt;
+            val = d + pos;
+            pos += vlen;
+            entries++;
+            kg = key[0] << 8 | key[1];
+            if (kg < kg_first || kg > kg_last)
+                continue;
+            if ((rc = sink->entry(sink->arg, (const char *)key, klen, (const char *)val,
+                                  vlen)) != 0)
+                return rc;
+        } else if (tag == 'Z') {
+            if (end - pos != 8 || weir__be64_get(d + pos) != entries || next != meta->nstates)
+                goto corrupt;
+            return 0;
+        } else {
+            goto corrupt;
+        }
+    }
+corrupt:
+    return weir_err_set(err, WEIR_EPROTO, "snapshot file %s is corrupt (bad record at byte "
+                        "%zu)", path, pos);
+}
+
+int
+weir__mem_snapshot_read(const char *path, const weir__snap_meta_t *meta, int kg_first,
+                        int kg_last, const weir__snap_sink_t *sink, weir_err_t *err)
+{
+    struct stat st;
+    void *map;
+    int fd, rc;
+
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return weir_err_set(err, errno == ENOENT ? WEIR_EPROTO : WEIR_EIO,
+                            "cannot open snapshot file %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        rc = weir_err_set(err, WEIR_EIO, "cannot stat %s: %s", path, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size < SNAP_MAGIC_LEN + 1 + 8 + 8) {
+        close(fd);
+        return weir_err_set(err, WEIR_EPROTO, "snapshot file %s is truncated or not a file "
+                            "(%lld bytes)", path, (long long)st.st_size);
+    }
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return weir_err_set(err, WEIR_EIO, "cannot map %s: %s", path, strerror(errno));
+    (void)madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+
+    const unsigned char *d = map;
+    size_t size = (size_t)st.st_size;
+    if (memcmp(d, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0)
+        rc = weir_err_set(err, WEIR_EPROTO, "%s is not a memory state snapshot of this "
+                          "format (bad magic)", path);
+    else if (XXH3_64bits(d, size - 8) != weir__be64_get(d + size - 8))
+        rc = weir_err_set(err, WEIR_EPROTO, "snapshot file %s is corrupt (checksum "
+                          "mismatch)", path);
+    else
+        rc = read_records(d, size, path, meta, kg_first, kg_last, sink, err);
+    munmap(map, size);
+    return rc;
+}
+
+static int
+mem_is_empty(weir_state_backend_t *b, bool *empty)
+{
+    *empty = true;
+    for (weir_state_t *s = b->states; s != NULL; s = s->next)
+        if (((mem_state_t *)s)->t.count > 0)
+            *empty = false;
+    return 0;
+}
+
+/* The caller checked the key (a key group of b, the suffix of s's kind) and
+ * that a TTL value starts with its write time. */
+static int
+mem_restore_put(weir_state_t *s, const char *k, size_t n, const char *val, size_t vlen)
+{
+    size_t hdr = s->ttl_us > 0 ? WEIR__TS_LEN : 0, klen, slen;
+    const char *key, *suffix, *ts = hdr > 0 ? val : NULL;
+    int kg;
+
+    if (weir__key_split(k, n, &kg, &key, &klen, &suffix, &slen) != 0)
+        return WEIR_EPROTO;
+    switch (s->kind) {
+    case WEIR__STATE_VALUE:
+        return store_value(s, kg, key, klen, ts, val + hdr, vlen - hdr);
+    case WEIR__STATE_LIST:
+        /* the elements of a key come in sequence order: appending keeps it */
+        return store_elem(s, kg, key, klen, ts, val + hdr, vlen - hdr);
+    default:
+        return store_map_entry(s, kg, key, klen, suffix, slen, ts, val + hdr, vlen - hdr);
+    }
+}
+
+static int
+mem_restore_end(weir_state_backend_t *b, uint64_t list_seq, bool ok)
+{
+    return 0;
+}
+
 static const weir__state_ops_t mem_ops = {
     .state_open      = mem_state_open,
     .state_set_ttl   = mem_state_set_ttl,
@@ -994,4 +1385,8 @@ static const weir__state_ops_t mem_ops = {
     .map_scan        = mem_map_scan,
     .drop_key_groups = mem_drop_key_groups,
     .compact         = mem_compact,
+    .snapshot        = mem_snapshot,
+    .is_empty        = mem_is_empty,
+    .restore_put     = mem_restore_put,
+    .restore_end     = mem_restore_end,
 };

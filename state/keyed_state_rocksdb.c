@@ -30,6 +30,9 @@
  * (RocksDB's checkpoint API, which flushes first). That is Flink's choice
  * too, and it saves a write of every update.
  *
+ * Snapshots are RocksDB checkpoints (hard-linked SST files); the last
+ * section writes them and reads them back read-only, for snapshot.c.
+ *
  * The C API allocates per call in places (a pinnable slice per get, an
  * iterator per list read); the keys we build reuse one buffer per backend.
  *
@@ -572,6 +575,9 @@ rdb_open_db(rdb_backend_t *rb, bool has_db, weir_err_t *err)
     if (has_db) {
         names = rocksdb_list_column_families(rb->opts, rb->dir, &n, &rerr);
         if (rerr != NULL) {
+            /* the C API returns an array (of none) on failure too */
+            if (names != NULL)
+                rocksdb_list_column_families_destroy(names, n);
             rc = rdb_fail(rb, rerr, "listing column families");
             return weir_err_set(err, rc, "%s", rb->base.errmsg);
         }
@@ -1270,6 +1276,269 @@ rdb_compact(weir_state_backend_t *b)
     return 0;
 }
 
+/* ---- snapshots ---------------------------------------------------------
+ *
+ * A snapshot is a RocksDB checkpoint of the instance in <snapshot>/db:
+ * RocksDB flushes the memtables of every column family (log_size_for_flush
+ * 0: always; atomic flush makes it one consistent cut, and with the WAL off
+ * a flush is the only way the latest writes reach a file), then hard-links
+ * the SST files and copies the small rest (MANIFEST, CURRENT, OPTIONS, the
+ * empty WAL). Linking falls back to copying across filesystems. SST files
+ * are immutable, so a snapshot shares them with the live instance and with
+ * the snapshots before it, and the filesystem's link count is their
+ * reference count. The synchronous cost is one memtable flush (at most
+ * db_write_buffer_bytes) and a link per file, whatever the state's size.
+ *
+ * A snapshot is read by opening it read-only (no lock, no LOG file, no
+ * write of any kind: the directory may be shared by several restores at
+ * once, or live on read-only storage) and iterating the key-group range
+ * of each state's column family.
+ */
+
+static int
+rdb_snapshot(weir_state_backend_t *b, const char *dir, weir__snap_meta_t *meta, weir_err_t *err)
+{
+    rdb_backend_t *rb = (rdb_backend_t *)b;
+    rocksdb_checkpoint_t *cp;
+    char path[PATH_MAX], *rerr = NULL;
+
+    if (snprintf(path, sizeof(path), "%s/%s", dir, WEIR__SNAP_DB) >= (int)sizeof(path))
+        return weir_err_set(err, WEIR_EINVAL, "snapshot path too long: %s", dir);
+    /* every state the instance holds, also those no operator asked for since
+     * a reopen; a column family without metadata (created, then crashed
+     * before a flush) never held data anyone could read */
+    for (int i = 0; i < rb->ncfs; i++) {
+        cf_t *cf = rb->cfs[i];
+        if (cf->kind != 0 &&
+            weir__snap_meta_add(meta, cf->name, cf->kind,
+                                cf->has_ttl ? atomic_load(&cf->ttl_us) : 0) != 0)
+            return weir_err_set(err, WEIR_ENOMEM, "out of memory");
+    }
+    meta->backend = WEIR__SNAP_ROCKSDB;
+    meta->list_seq = rb->seq_mark;
+
+    cp = rocksdb_checkpoint_object_create(rb->db, &rerr);
+    if (rerr == NULL)
+        rocksdb_checkpoint_create(cp, path, 0, &rerr);
+    if (cp != NULL)
+        rocksdb_checkpoint_object_destroy(cp);
+    if (rerr != NULL) {
+        weir_err_set(err, WEIR_EIO, "rocksdb checkpoint of %s into %s: %s", rb->dir, path, rerr);
+        rocksdb_free(rerr);
+        return WEIR_EIO;
+    }
+    return 0;
+}
+
+static int
+rdb_is_empty(weir_state_backend_t *b, bool *empty)
+{
+    rdb_backend_t *rb = (rdb_backend_t *)b;
+    char *rerr = NULL;
+
+    *empty = true;
+    for (int i = 0; i < rb->ncfs && *empty; i++) {
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(rb->db, rb->ro, rb->cfs[i]->h);
+
+        if (it == NULL)
+            return WEIR_ENOMEM;
+        rocksdb_iter_seek_to_first(it);
+        *empty = !rocksdb_iter_valid(it);
+        rocksdb_iter_get_error(it, &rerr);
+        rocksdb_iter_destroy(it);
+        if (rerr != NULL)
+            return rdb_fail(rb, rerr, "iterating");
+    }
+    return 0;
+}
+
+#define RESTORE_BATCH  (8 * MIB)     /* bytes of one restore write batch */
+
+static int
+restore_write(rdb_backend_t *rb)
+{
+    char *rerr = NULL;
+
+    if (rocksdb_writebatch_count(rb->wb) > 0)
+        rocksdb_write(rb->db, rb->wo, rb->wb, &rerr);
+    rocksdb_writebatch_clear(rb->wb);
+    return rerr != NULL ? rdb_fail(rb, rerr, "restore write") : 0;
+}
+
+/* The entries go in batches of a few MiB: the restore of a whole
+ * instance is sequential writes, without a read. */
+static int
+rdb_restore_put(weir_state_t *s, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    rdb_backend_t *rb = backend_of(s);
+    size_t size;
+
+    rocksdb_writebatch_put_cf(rb->wb, cf_of(s), key, klen, val, vlen);
+    (void)rocksdb_writebatch_data(rb->wb, &size);
+    return size >= RESTORE_BATCH ? restore_write(rb) : 0;
+}
+
+static int
+rdb_restore_end(weir_state_backend_t *b, uint64_t list_seq, bool ok)
+{
+    rdb_backend_t *rb = (rdb_backend_t *)b;
+    char mark[SEQ_LEN], *rerr = NULL;
+    int rc;
+
+    if (!ok) {
+        rocksdb_writebatch_clear(rb->wb);
+        return 0;
+    }
+    if ((rc = restore_write(rb)) != 0)
+        return rc;
+    /* elements appended from now on sort after every restored one */
+    if (list_seq > rb->seq_mark) {
+        weir__be64_put(mark, list_seq);
+        rocksdb_put_cf(rb->db, rb->wo, rb->meta, META_SEQ, strlen(META_SEQ), mark,
+                       sizeof(mark), &rerr);
+        if (rerr != NULL)
+            return rdb_fail(rb, rerr, "writing the list sequence");
+        rb->seq_next = rb->seq_mark = list_seq;
+    }
+    return 0;
+}
+
+int
+weir__rdb_claim_dir(const char *dir, weir_err_t *err)
+{
+    bool has_db = false;
+    int rc;
+
+    if ((rc = prepare_dir(dir, &has_db, err)) != 0)
+        return rc;
+    return has_db ? weir_err_set(err, WEIR_EEXIST, "%s already holds a backend", dir) : 0;
+}
+
+/* Read-only options for a snapshot: nothing written into it, no cache
+ * filled by a scan that reads everything once. */
+static rocksdb_options_t *
+snap_read_options(void)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+
+    if (o == NULL)
+        return NULL;
+    rocksdb_options_set_create_if_missing(o, 0);
+    rocksdb_options_set_info_log_level(o, LOG_WARN);
+    rocksdb_options_set_max_open_files(o, 256);
+    rocksdb_options_set_skip_stats_update_on_db_open(o, 1);
+    return o;
+}
+
+int
+weir__rdb_snapshot_read(const char *dbdir, const weir__snap_meta_t *meta, int kg_first,
+                        int kg_last, const weir__snap_sink_t *sink, weir_err_t *err)
+{
+    rocksdb_options_t *o = NULL;
+    rocksdb_readoptions_t *ro = NULL;
+    rocksdb_t *db = NULL;
+    rocksdb_column_family_handle_t **handles = NULL;
+    const rocksdb_options_t **cfopts = NULL;
+    const char **cfnames = NULL;
+    char **names = NULL, *rerr = NULL, cfname[sizeof(CF_PREFIX) + WEIR_STATE_NAME_MAX];
+    char lo[2] = { (char)(kg_first >> 8), (char)kg_first };
+    char hi[2] = { (char)((kg_last + 1) >> 8), (char)(kg_last + 1) };
+    int *of = NULL;                  /* state index -> column family index */
+    size_t n = 0;
+    int rc = 0;
+
+    if (access(dbdir, F_OK) != 0)
+        return weir_err_set(err, WEIR_EPROTO, "snapshot %s is incomplete: %s", dbdir,
+                            strerror(errno));
+    if ((o = snap_read_options()) == NULL || (ro = rocksdb_readoptions_create()) == NULL) {
+        rc = weir_err_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    names = rocksdb_list_column_families(o, dbdir, &n, &rerr);
+    if (rerr != NULL) {
+        rc = weir_err_set(err, WEIR_EPROTO, "snapshot %s cannot be read: %s", dbdir, rerr);
+        goto done;
+    }
+    cfnames = calloc(n, sizeof(*cfnames));
+    cfopts = calloc(n, sizeof(*cfopts));
+    handles = calloc(n, sizeof(*handles));
+    of = calloc((size_t)meta->nstates + 1, sizeof(*of));
+    if (cfnames == NULL || cfopts == NULL || handles == NULL || of == NULL) {
+        rc = weir_err_set(err, WEIR_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cfnames[i] = names[i];
+        cfopts[i] = o;
+    }
+    for (int j = 0; j < meta->nstates; j++) {
+        snprintf(cfname, sizeof(cfname), "%s%s", CF_PREFIX, meta->states[j].name);
+        of[j] = -1;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(names[i], cfname) == 0)
+                of[j] = (int)i;
+        if (of[j] < 0) {
+            rc = weir_err_set(err, WEIR_EPROTO, "snapshot %s lacks the column family of "
+                              "state '%s'", dbdir, meta->states[j].name);
+            goto done;
+        }
+    }
+    db = rocksdb_open_for_read_only_column_families(o, dbdir, (int)n, cfnames, cfopts, handles,
+                                                    0, &rerr);
+    if (rerr != NULL) {
+        rc = weir_err_set(err, WEIR_EPROTO, "snapshot %s cannot be opened: %s", dbdir, rerr);
+        goto done;
+    }
+
+    rocksdb_readoptions_set_fill_cache(ro, 0);
+    rocksdb_readoptions_set_readahead_size(ro, 2 * MIB);
+    rocksdb_readoptions_set_iterate_upper_bound(ro, hi, 2);
+    for (int j = 0; j < meta->nstates && rc == 0; j++) {
+        rocksdb_iterator_t *it;
+
+        if ((rc = sink->state(sink->arg, j)) != 0)
+            break;
+        if ((it = rocksdb_create_iterator_cf(db, ro, handles[of[j]])) == NULL) {
+            rc = weir_err_set(err, WEIR_ENOMEM, "out of memory");
+            break;
+        }
+        for (rocksdb_iter_seek(it, lo, 2); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            size_t klen, vlen;
+            const char *k = rocksdb_iter_key(it, &klen), *v = rocksdb_iter_value(it, &vlen);
+
+            if ((rc = sink->entry(sink->arg, k, klen, v, vlen)) != 0)
+                break;
+        }
+        if (rc == 0) {
+            rocksdb_iter_get_error(it, &rerr);
+            if (rerr != NULL)
+                rc = weir_err_set(err, WEIR_EIO, "reading state '%s' of snapshot %s: %s",
+                                  meta->states[j].name, dbdir, rerr);
+        }
+        rocksdb_iter_destroy(it);
+    }
+
+done:
+    rocksdb_free(rerr);
+    if (db != NULL) {
+        for (size_t i = 0; i < n; i++)
+            if (handles[i] != NULL)
+                rocksdb_column_family_handle_destroy(handles[i]);
+        rocksdb_close(db);
+    }
+    if (names != NULL)
+        rocksdb_list_column_families_destroy(names, n);
+    free(cfnames);
+    free(cfopts);
+    free(handles);
+    free(of);
+    if (ro != NULL)
+        rocksdb_readoptions_destroy(ro);
+    if (o != NULL)
+        rocksdb_options_destroy(o);
+    return rc;
+}
+
 static const weir__state_ops_t rdb_ops = {
     .state_open      = rdb_state_open,
     .state_set_ttl   = rdb_state_set_ttl,
@@ -1290,4 +1559,8 @@ static const weir__state_ops_t rdb_ops = {
     .map_scan        = rdb_map_scan,
     .drop_key_groups = rdb_drop_key_groups,
     .compact         = rdb_compact,
+    .snapshot        = rdb_snapshot,
+    .is_empty        = rdb_is_empty,
+    .restore_put     = rdb_restore_put,
+    .restore_end     = rdb_restore_end,
 };

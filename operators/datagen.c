@@ -20,6 +20,13 @@
  * parallelism 1 and at 3 sees the same multiset of rows. Only `gen: now`
  * reads a clock.
  *
+ * Checkpoints: a subtask's position is its next index. Restored at the same
+ * parallelism it continues there. Restored at another parallelism P' from
+ * positions taken at P, row i was already made exactly when
+ * i < next_old[i % P]: the new subtasks start at the smallest old position
+ * and skip those rows until they pass the largest, so no row is made twice
+ * or lost. (Rescaling again before they passed it is refused.)
+ *
  * The rate is a token bucket per subtask (rate / P tokens per second, at
  * most 100 ms worth banked). When the bucket is empty, poll returns no rows
  * and asks, through *idle_us, to be polled again when about 10 ms of rows
@@ -30,6 +37,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <msgpack.h>
 #include <xxhash.h>
 
 #include "../runtime/core/log.h"
@@ -80,6 +88,10 @@ typedef struct datagen {
     double   burst;              /* most tokens banked */
     double   target;             /* tokens worth waking up for */
     uint64_t last_ns;
+    /* after a rescaled restore: rows below old_max made by the old subtasks */
+    int       old_p;
+    uint64_t *old_next;
+    uint64_t  old_max;
 } datagen_t;
 
 static const char *const datagen_params[] = { "count", "rate", "seed", "fields", NULL };
@@ -516,6 +528,10 @@ datagen_open(weir_op_t *op, weir_err_t *err)
 static void
 datagen_close(weir_op_t *op)
 {
+    datagen_t *g = op->self;
+
+    if (g != NULL)
+        free(g->old_next);
     free(op->self);
     op->self = NULL;
 }
@@ -644,6 +660,15 @@ datagen_poll(weir_op_t *op, weir_batch_t *out, int max, int64_t *idle_us, weir_e
         if (c->fields[f].gen == GEN_NOW)
             now_us = weir_now_us();
     for (int r = 0; r < n && g->next < g->end; r++) {
+        if (g->old_p > 0) {
+            if (g->next >= g->old_max) {
+                g->old_p = 0;                /* past everything made before */
+            } else if (g->next < g->old_next[g->next % (uint64_t)g->old_p]) {
+                g->next = g->end - g->next <= g->stride ? g->end : g->next + g->stride;
+                r--;                         /* made before the restore: skip */
+                continue;
+            }
+        }
         weir_value_t *row = weir_batch_append(out);
         if (row == NULL)
             return weir_err_set(err, WEIR_ENOMEM, "%s datagen: out of memory", op->ctx->log_prefix);
@@ -664,6 +689,116 @@ datagen_poll(weir_op_t *op, weir_batch_t *out, int max, int64_t *idle_us, weir_e
     return g->next >= g->end ? WEIR_EOS : 0;
 }
 
+
+/* ---- checkpoints -------------------------------------------------------- */
+
+/* msgpack [next] or, while a rescaled restore's rows are still being
+ * skipped, [next, old_p, old_next...]. */
+static int
+datagen_snapshot(weir_op_t *op, int64_t ckpt, weir_buf_t *out, weir_err_t *err)
+{
+    datagen_t *g = op->self;
+    msgpack_packer pk;
+
+    (void)ckpt;
+    (void)err;
+    msgpack_packer_init(&pk, out, weir_buf_msgpack_write);
+    msgpack_pack_array(&pk, g->old_p > 0 ? 2 + (size_t)g->old_p : 1);
+    msgpack_pack_uint64(&pk, g->next);
+    if (g->old_p > 0) {
+        msgpack_pack_int(&pk, g->old_p);
+        for (int i = 0; i < g->old_p; i++)
+            msgpack_pack_uint64(&pk, g->old_next[i]);
+    }
+    return 0;
+}
+
+static int
+datagen_restore(weir_op_t *op, int64_t ckpt, int old_parallelism, const weir_op_blob_t *blobs,
+                int nblobs, weir_err_t *err)
+{
+    datagen_t *g = op->self;
+    uint64_t *old;
+    uint64_t min = UINT64_MAX, max = 0;
+    int got = 0;
+
+    (void)ckpt;
+    if (nblobs == 0)
+        return 0;
+    old = calloc((size_t)old_parallelism, sizeof(*old));
+    if (old == NULL)
+        return weir_err_set(err, WEIR_ENOMEM, "%s datagen: out of memory", op->ctx->log_prefix);
+    for (int b = 0; b < nblobs; b++) {
+        msgpack_unpacked u;
+        size_t off = 0;
+        int s = blobs[b].subtask;
+
+        msgpack_unpacked_init(&u);
+        if (msgpack_unpack_next(&u, blobs[b].data, blobs[b].len, &off) != MSGPACK_UNPACK_SUCCESS ||
+            u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size < 1 || s < 0 ||
+            s >= old_parallelism) {
+            msgpack_unpacked_destroy(&u);
+            free(old);
+            return weir_err_set(err, WEIR_EPARSE, "%s datagen: corrupt checkpoint position",
+                                op->ctx->log_prefix);
+        }
+        if (u.data.via.array.size > 1 && old_parallelism != op->ctx->parallelism) {
+            msgpack_unpacked_destroy(&u);
+            free(old);
+            return weir_err_set(err, WEIR_EINVAL, "%s datagen: cannot rescale again before the "
+                                "previous rescale's rows are behind (restore at parallelism %d)",
+                                op->ctx->log_prefix, old_parallelism);
+        }
+        old[s] = u.data.via.array.ptr[0].via.u64;
+        if (s == op->ctx->subtask && old_parallelism == op->ctx->parallelism &&
+            u.data.via.array.size > 1) {
+            /* same parallelism, a skip table still active: keep it */
+            int op_ = (int)u.data.via.array.ptr[1].via.i64;
+            if (op_ > 0 && (int)u.data.via.array.size == 2 + op_) {
+                free(g->old_next);
+                g->old_next = calloc((size_t)op_, sizeof(uint64_t));
+                if (g->old_next != NULL) {
+                    g->old_p = op_;
+                    g->old_max = 0;
+                    for (int i = 0; i < op_; i++) {
+                        g->old_next[i] = u.data.via.array.ptr[2 + i].via.u64;
+                        if (g->old_next[i] > g->old_max)
+                            g->old_max = g->old_next[i];
+                    }
+                }
+            }
+        }
+        got++;
+        msgpack_unpacked_destroy(&u);
+    }
+    if (old_parallelism == op->ctx->parallelism) {
+        g->next = old[op->ctx->subtask];
+        free(old);
+        return 0;
+    }
+    if (got != old_parallelism) {
+        free(old);
+        return weir_err_set(err, WEIR_EINVAL, "%s datagen: the checkpoint has %d of %d positions",
+                            op->ctx->log_prefix, got, old_parallelism);
+    }
+    for (int i = 0; i < old_parallelism; i++) {
+        if (old[i] < min)
+            min = old[i];
+        if (old[i] > max)
+            max = old[i];
+    }
+    /* the first row of ours at or after the smallest old position */
+    uint64_t s = (uint64_t)op->ctx->subtask, p = (uint64_t)op->ctx->parallelism;
+    g->next = min <= s ? s : min + ((s + p - min % p) % p);
+    if (g->next > g->end)
+        g->next = g->end;
+    free(g->old_next);
+    g->old_next = old;
+    g->old_p = old_parallelism;
+    g->old_max = max;
+    return 0;
+}
+
 const weir_op_kind_t weir_op_datagen = {
     .name       = "datagen",
     .roles      = WEIR_ROLE_SOURCE,
@@ -677,4 +812,6 @@ const weir_op_kind_t weir_op_datagen = {
     .open       = datagen_open,
     .poll       = datagen_poll,
     .close      = datagen_close,
+    .snapshot   = datagen_snapshot,
+    .restore    = datagen_restore,
 };

@@ -23,8 +23,9 @@
  * not duplicate a record. Delivery is asynchronous; any failed delivery
  * (the broker's message included) fails the task at the next batch or at
  * finish, which waits for every delivery: a finished job's output is in the
- * topic. Exactly-once (transactions committed with checkpoints) comes with
- * checkpoints.
+ * topic. With checkpoints, every barrier waits for the deliveries before
+ * it, so a restore replays only records after a checkpoint: at-least-once.
+ * (Exactly-once delivery through Kafka transactions is not built yet.)
  *
  * Hot path: one reused buffer per batch for values and one for keys, field
  * positions resolved at plan time; librdkafka copies each message into its
@@ -310,6 +311,18 @@ ksink_finish(weir_op_t *op, weir_batch_t *out, weir_err_t *err)
     return rc;
 }
 
+/* At a barrier every message before it must be in the topic: a restore
+ * replays only what came after the checkpoint (at-least-once). */
+static int
+ksink_snapshot(weir_op_t *op, int64_t ckpt, weir_buf_t *out, weir_err_t *err)
+{
+    kafka_sink_t *s = op->self;
+
+    (void)ckpt;
+    (void)out;
+    return wk_producer_flush(&s->prod, op->ctx->canceled, err);
+}
+
 static void
 ksink_close(weir_op_t *op)
 {
@@ -338,4 +351,5 @@ const weir_op_kind_t weir_op_kafka_sink = {
     .process    = ksink_process,
     .finish     = ksink_finish,
     .close      = ksink_close,
+    .snapshot   = ksink_snapshot,
 };

@@ -21,11 +21,15 @@
  * that owns none idles (or, bounded, finishes at once). The group is used
  * only to store offsets, so standard tools see the job's consumer lag.
  *
- * Offsets. The source commits the next offset of every partition it has
- * read to the group every commit_interval and when it stops (asynchronously,
- * never on the record path). These commits are for monitoring and for
- * `startup: group-offsets`; exactly-once recovery will use checkpointed
- * offsets instead.
+ * Offsets. Without checkpoints, the source commits the next offset of every
+ * partition it has read to the group every commit_interval and when it
+ * stops (asynchronously, never on the record path). With checkpoints, the
+ * offsets are part of each checkpoint (the next offset per partition; a
+ * restored source seeks there, whatever `startup` says) and are committed
+ * to the group when that checkpoint completes, like Flink's KafkaSource:
+ * the group's offsets are then for monitoring and `startup: group-offsets`,
+ * never for recovery. `startup: latest` is resolved to concrete offsets at
+ * open so that a restore before the first record replays nothing it missed.
  *
  * Offset out of range. The broker may delete records before they are read
  * (retention; the embedded broker keeps about 5 MB per partition). The
@@ -62,6 +66,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <msgpack.h>
+
 #include "../runtime/core/json_row.h"
 #include "../runtime/core/log.h"
 #include "kafka_common.h"
@@ -93,6 +99,7 @@ typedef struct ks_conf {
 typedef struct ks_part {
     int       topic;                /* index into conf->topics */
     int32_t   partition;
+    int64_t   start;                /* where reading starts (offset or logical) */
     int64_t   next;                 /* next offset to read; -1 before any */
     int64_t   end;                  /* bounded: stop here */
     int64_t   committed;            /* last 'next' committed; -1 none */
@@ -115,6 +122,10 @@ typedef struct kafka_source {
     rd_kafka_message_t *msgs[MAX_MSGS];
     int64_t             last_commit_us;
     bool                dirty;      /* offsets moved since the last commit */
+    bool                assigned;   /* rd_kafka_assign done (at the first poll) */
+    /* checkpoints: offsets snapshotted, committed when their checkpoint completes */
+    struct { int64_t ckpt; int64_t *next; } snaps[8];
+    int                 nsnaps;
     /* dead letters */
     wk_producer_t       dlq;
     bool                dlq_open;
@@ -483,6 +494,8 @@ create_consumer(kafka_source_t *s, weir_err_t *err)
     return 0;
 }
 
+static void check_done_at_start(kafka_source_t *s, ks_part_t *pt);
+
 /* Finds the owned partitions and where each starts (and, bounded, ends). */
 static int
 assign(kafka_source_t *s, weir_err_t *err)
@@ -539,41 +552,79 @@ assign(kafka_source_t *s, weir_err_t *err)
                               s->what, rd_kafka_err2str(e));
             goto out;
         }
-        for (int i = 0; i < list->cnt; i++)
-            if (list->elems[i].offset < 0)       /* nothing that late: start at the end */
-                list->elems[i].offset = RD_KAFKA_OFFSET_END;
     }
-    s->nopen = s->nparts;
-    for (int i = 0; c->bounded && i < s->nparts; i++) {
+    for (int i = 0; i < s->nparts; i++) {
         ks_part_t *pt = &s->parts[i];
         int64_t lo = 0, hi = 0;
+
+        pt->start = list->elems[i].offset;
+        if (!c->bounded && c->startup != START_LATEST &&
+            !(c->startup == START_TIMESTAMP && pt->start < 0))
+            continue;
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
             s->rk, topic_of(s, pt->topic), pt->partition, &lo, &hi, META_TIMEOUT);
-
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            rc = weir_err_set(err, WEIR_EIO, "%s: cannot read the end offset of %s[%d]: %s",
+            rc = weir_err_set(err, WEIR_EIO, "%s: cannot read the offsets of %s[%d]: %s",
                               s->what, topic_of(s, pt->topic), (int)pt->partition,
                               rd_kafka_err2str(e));
             goto out;
         }
+        /* latest, and a start time after the last record: the end now, as
+         * a concrete offset (a checkpoint taken before any record arrives
+         * must bring a restored source back here, not to a later end) */
+        if (c->startup == START_LATEST || pt->start < 0)
+            pt->start = hi;
         pt->end = hi;
-        if (hi <= lo || c->startup == START_LATEST) {
-            pt->done = true;
-            s->nopen--;
-        }
     }
-    if (s->nparts > 0) {
-        rd_kafka_resp_err_t e = rd_kafka_assign(s->rk, list);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-            rc = weir_err_set(err, WEIR_EIO, "%s: cannot assign partitions: %s", s->what,
-                              rd_kafka_err2str(e));
-    }
-    if (rc == 0)
-        weir_log_info("%s: reading %d partition(s) of %d topic(s), group '%s'%s", s->what,
-                      s->nparts, c->ntopics, c->group, c->bounded ? ", bounded" : "");
+    s->nopen = s->nparts;
+    if (c->bounded)
+        for (int i = 0; i < s->nparts; i++)
+            check_done_at_start(s, &s->parts[i]);
+    weir_log_info("%s: %d partition(s) of %d topic(s), group '%s'%s", s->what, s->nparts,
+                  c->ntopics, c->group, c->bounded ? ", bounded" : "");
 out:
     rd_kafka_topic_partition_list_destroy(list);
     return rc;
+}
+
+/* Bounded: a partition with nothing to read from its start is done. */
+static void
+check_done_at_start(kafka_source_t *s, ks_part_t *pt)
+{
+    if (pt->done)
+        return;
+    if (pt->end == 0 || (pt->start >= 0 && pt->start >= pt->end)) {
+        pt->done = true;
+        s->nopen--;
+    }
+}
+
+/* The assignment, at the first poll (after a restore changed the starts). */
+static int
+do_assign(kafka_source_t *s, weir_err_t *err)
+{
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_resp_err_t e;
+
+    s->assigned = true;
+    if (s->nparts == 0)
+        return 0;
+    list = rd_kafka_topic_partition_list_new(s->nparts);
+    if (list == NULL)
+        return WEIR_ENOMEM;
+    for (int i = 0; i < s->nparts; i++) {
+        ks_part_t *pt = &s->parts[i];
+        if (pt->done)
+            continue;
+        rd_kafka_topic_partition_list_add(list, topic_of(s, pt->topic), pt->partition)->offset =
+            pt->start;
+    }
+    e = list->cnt > 0 ? rd_kafka_assign(s->rk, list) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_destroy(list);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return weir_err_set(err, WEIR_EIO, "%s: cannot assign partitions: %s", s->what,
+                            rd_kafka_err2str(e));
+    return 0;
 }
 
 static int
@@ -642,7 +693,7 @@ commit(kafka_source_t *s, bool force)
 {
     rd_kafka_topic_partition_list_t *list;
 
-    if (s->conf->commit_interval_us == 0 || !s->dirty)
+    if (s->conf->commit_interval_us == 0 || !s->dirty || s->ctx->checkpoint_interval_us > 0)
         return;
     if (!force && weir_now_us() - s->last_commit_us < s->conf->commit_interval_us)
         return;
@@ -892,6 +943,8 @@ ks_poll(weir_op_t *op, weir_batch_t *out, int max, int64_t *idle_us, weir_err_t 
     int rc = 0;
     ssize_t n;
 
+    if (!s->assigned && (rc = do_assign(s, err)) != 0)
+        return rc;
     if (s->conf->bounded && s->nopen == 0)
         return finish_bounded(s, err);
     if (s->nparts == 0) {
@@ -970,6 +1023,8 @@ ks_close(weir_op_t *op)
                       s->skipped_out_of_range);
     weir_json_reader_destroy(s->reader);
     weir_buf_free(&s->line);
+    for (int i = 0; i < s->nsnaps; i++)
+        free(s->snaps[i].next);
     for (int t = 0; s->index != NULL && t < s->conf->ntopics; t++)
         free(s->index[t]);
     free(s->index);
@@ -977,6 +1032,143 @@ ks_close(weir_op_t *op)
     free(s->parts);
     free(s);
     op->self = NULL;
+}
+
+
+/* ---- checkpoints -------------------------------------------------------- */
+
+/* msgpack: [[topic, partition, next offset], ...] for the partitions read so
+ * far; a partition not read yet is left out and starts where `startup`
+ * says (already a concrete offset for latest and timestamp). */
+static int
+ks_snapshot(weir_op_t *op, int64_t ckpt, weir_buf_t *out, weir_err_t *err)
+{
+    kafka_source_t *s = op->self;
+    msgpack_packer pk;
+    int n = 0, slot;
+
+    for (int i = 0; i < s->nparts; i++)
+        n += s->parts[i].next >= 0 || s->parts[i].start >= 0;
+    msgpack_packer_init(&pk, out, weir_buf_msgpack_write);
+    msgpack_pack_array(&pk, (size_t)n);
+    for (int i = 0; i < s->nparts; i++) {
+        const ks_part_t *pt = &s->parts[i];
+        const char *topic = topic_of(s, pt->topic);
+        int64_t at = pt->next >= 0 ? pt->next : pt->start;
+
+        if (at < 0)
+            continue;
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_str(&pk, strlen(topic));
+        msgpack_pack_str_body(&pk, topic, strlen(topic));
+        msgpack_pack_int32(&pk, pt->partition);
+        msgpack_pack_int64(&pk, at);
+    }
+    /* remember them to commit when the checkpoint completes */
+    if (s->nsnaps == (int)(sizeof(s->snaps) / sizeof(s->snaps[0]))) {
+        free(s->snaps[0].next);
+        memmove(&s->snaps[0], &s->snaps[1], sizeof(s->snaps[0]) * (size_t)(s->nsnaps - 1));
+        s->nsnaps--;
+    }
+    slot = s->nsnaps;
+    s->snaps[slot].next = malloc(sizeof(int64_t) * (size_t)(s->nparts > 0 ? s->nparts : 1));
+    if (s->snaps[slot].next == NULL)
+        return weir_err_set(err, WEIR_ENOMEM, "%s: out of memory", s->what);
+    for (int i = 0; i < s->nparts; i++)
+        s->snaps[slot].next[i] = s->parts[i].next;
+    s->snaps[slot].ckpt = ckpt;
+    s->nsnaps++;
+    return 0;
+}
+
+static int
+ks_notify_complete(weir_op_t *op, int64_t ckpt, weir_err_t *err)
+{
+    kafka_source_t *s = op->self;
+    rd_kafka_topic_partition_list_t *list;
+    int k = -1;
+
+    (void)err;
+    for (int i = 0; i < s->nsnaps; i++)
+        if (s->snaps[i].ckpt <= ckpt)
+            k = i;
+    if (k < 0)
+        return 0;
+    list = rd_kafka_topic_partition_list_new(s->nparts > 0 ? s->nparts : 1);
+    if (list != NULL) {
+        for (int i = 0; i < s->nparts; i++)
+            if (s->snaps[k].next[i] >= 0)
+                rd_kafka_topic_partition_list_add(list, topic_of(s, s->parts[i].topic),
+                                                  s->parts[i].partition)->offset =
+                    s->snaps[k].next[i];
+        if (list->cnt > 0 && s->conf->commit_interval_us > 0)
+            rd_kafka_commit(s->rk, list, 1);
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    for (int i = 0; i <= k; i++)
+        free(s->snaps[i].next);
+    memmove(&s->snaps[0], &s->snaps[k + 1], sizeof(s->snaps[0]) * (size_t)(s->nsnaps - k - 1));
+    s->nsnaps -= k + 1;
+    return 0;
+}
+
+/* Every old subtask's offsets (union): take those of the partitions owned
+ * now. Partitions not in the checkpoint (new ones) start per `startup`. */
+static int
+ks_restore(weir_op_t *op, int64_t ckpt, int old_parallelism, const weir_op_blob_t *blobs,
+           int nblobs, weir_err_t *err)
+{
+    kafka_source_t *s = op->self;
+    int restored = 0;
+
+    (void)ckpt;
+    (void)old_parallelism;
+    for (int b = 0; b < nblobs; b++) {
+        msgpack_unpacked u;
+        size_t off = 0;
+
+        msgpack_unpacked_init(&u);
+        if (msgpack_unpack_next(&u, blobs[b].data, blobs[b].len, &off) != MSGPACK_UNPACK_SUCCESS ||
+            u.data.type != MSGPACK_OBJECT_ARRAY) {
+            msgpack_unpacked_destroy(&u);
+            return weir_err_set(err, WEIR_EPARSE, "%s: corrupt offsets in the checkpoint",
+                                s->what);
+        }
+        for (uint32_t i = 0; i < u.data.via.array.size; i++) {
+            const msgpack_object *e = &u.data.via.array.ptr[i];
+            if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3 ||
+                e->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
+                continue;
+            const msgpack_object_str *t = &e->via.array.ptr[0].via.str;
+            int32_t p = (int32_t)e->via.array.ptr[1].via.i64;
+            int64_t at = e->via.array.ptr[2].via.i64;
+            for (int k = 0; k < s->nparts; k++) {
+                ks_part_t *pt = &s->parts[k];
+                const char *name = topic_of(s, pt->topic);
+                if (pt->partition == p && strlen(name) == t->size &&
+                    memcmp(name, t->ptr, t->size) == 0) {
+                    pt->start = at;
+                    pt->next = at;
+                    pt->committed = -1;
+                    restored++;
+                }
+            }
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+    /* bounded: the ends were taken at open; a restored start may be at or
+     * past them already */
+    if (s->conf->bounded) {
+        s->nopen = 0;
+        for (int k = 0; k < s->nparts; k++) {
+            s->parts[k].done = false;
+            s->nopen++;
+            check_done_at_start(s, &s->parts[k]);
+        }
+    }
+    weir_log_info("%s: restored the offsets of %d of %d partition(s) from checkpoint %lld",
+                  s->what, restored, s->nparts, (long long)ckpt);
+    return 0;
 }
 
 uint64_t
@@ -1006,4 +1198,7 @@ const weir_op_kind_t weir_op_kafka_source = {
     .open       = ks_open,
     .poll       = ks_poll,
     .close      = ks_close,
+    .snapshot   = ks_snapshot,
+    .notify_complete = ks_notify_complete,
+    .restore    = ks_restore,
 };

@@ -20,6 +20,8 @@
 #   jobmanager.log  taskmanager-1.log ...   their logs (appended)
 #   ports                                   the job manager's bound ports
 #   state/tm-1 ...                          each task manager's keyed state
+#   checkpoints/<job id>/chk-<n>/           completed checkpoints ($WEIR_CHECKPOINT_DIR
+#                                           elsewhere, e.g. a shared filesystem)
 #   kafka.pid kafka.log                     the embedded broker, when started
 #   cluster.env                             WEIR_REST=..., WEIR_RUN_DIR=..., WEIR_JOBMANAGER=...,
 #                                           KAFKA_BOOTSTRAP=...
@@ -204,7 +206,8 @@ esac
 
 echo "---- $(stamp) start-cluster.sh: starting the job manager" >>"$run_dir/jobmanager.log"
 "$jm_bin" --host 127.0.0.1 --rpc-port 0 --rest-port "$rest_port" \
-    --ports-file "$run_dir/ports" </dev/null >>"$run_dir/jobmanager.log" 2>&1 &
+    --ports-file "$run_dir/ports" --checkpoint-dir "${WEIR_CHECKPOINT_DIR:-$run_dir/checkpoints}" \
+    </dev/null >>"$run_dir/jobmanager.log" 2>&1 &
 jm_pid=$!
 started+=("$jm_pid")
 echo "$jm_pid" >"$run_dir/jobmanager.pid"

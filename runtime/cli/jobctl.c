@@ -68,6 +68,10 @@ typedef struct jobctl {
     bool         json;
     long         parallelism;   /* submit -p; 0 when not given */
     weir_vars_t  defs;          /* submit -D KEY=VALUE (owned) */
+    const char  *from_savepoint;/* submit --from-savepoint DIR */
+    bool         allow_non_restored;
+    const char  *dir;           /* savepoint/stop --dir DIR */
+    long         wait_s;        /* savepoint/stop: how long to wait */
     int          npos;
     const char  *pos[MAX_POSITIONAL];   /* borrowed from argv */
 } jobctl_t;
@@ -88,6 +92,8 @@ static int cmd_status(jobctl_t *j);
 static int cmd_cancel(jobctl_t *j);
 static int cmd_taskmanagers(jobctl_t *j);
 static int cmd_overview(jobctl_t *j);
+static int cmd_savepoint(jobctl_t *j);
+static int cmd_stop(jobctl_t *j);
 
 static const cmd_t commands[] = {
     { "submit", "FILE [-p N] [-D KEY=VALUE]...", "submit a job file; prints the job id",
@@ -97,7 +103,12 @@ static const cmd_t commands[] = {
       "them (and reports unresolved ones with their line and column).\n"
       "\n"
       "  -p N            run the job with parallelism N (overrides the file)\n"
-      "  -D KEY=VALUE    set the variable KEY (repeatable)\n",
+      "  -D KEY=VALUE    set the variable KEY (repeatable)\n"
+      "  --from-savepoint DIR   start from a savepoint (or a retained checkpoint\n"
+      "                  chk-<n> directory); keyed state is redistributed when -p\n"
+      "                  differs from the savepoint's parallelism\n"
+      "  --allow-non-restored-state   accept a savepoint with state of operators the\n"
+      "                  job no longer has (that state is dropped)\n",
       1, true, cmd_submit },
     { "list", "", "list jobs",
       "Lists the jobs the job manager knows: id, name, state, start time (local\n"
@@ -111,6 +122,16 @@ static const cmd_t commands[] = {
       "Asks the job manager to cancel job JOB. The job stops asynchronously;\n"
       "`jobctl status JOB` shows when it is CANCELED.\n",
       1, false, cmd_cancel },
+    { "savepoint", "JOB [--dir DIR]", "write a savepoint of a running job",
+      "Takes a savepoint of job JOB into DIR (default $WEIR_SAVEPOINT_DIR, absolute)\n"
+      "and prints its directory once it is complete. A savepoint is a self-contained\n"
+      "copy of a checkpoint: submit --from-savepoint starts a job from it, at any\n"
+      "parallelism.\n",
+      1, false, cmd_savepoint },
+    { "stop", "JOB [--dir DIR]", "write a savepoint, then stop the job",
+      "Takes a savepoint of job JOB like `savepoint`, then stops the job (it ends\n"
+      "FINISHED), and prints the savepoint's directory.\n",
+      1, false, cmd_stop },
     { "taskmanagers", "", "list task managers and their slots",
       "Lists the registered task managers: id, address, slots, free slots and the\n"
       "time since their last heartbeat.\n",
@@ -676,6 +697,17 @@ cmd_submit(jobctl_t *j)
     }
     if (json_object_set(req, "vars", vars) != 0)
         die_oom();
+    if (j->from_savepoint != NULL) {
+        char abs[PATH_MAX];
+        const char *sp = j->from_savepoint;
+        if (sp[0] != '/' && realpath(sp, abs) != NULL)
+            sp = abs;
+        if (set_string(req, "savepoint", sp, strlen(sp), "--from-savepoint") != EXIT_OK)
+            die_oom();
+        if (j->allow_non_restored &&
+            json_object_set_new(req, "allow_non_restored_state", json_true()) != 0)
+            die_oom();
+    }
     body = json_dumps(req, JSON_COMPACT);
     if (body == NULL)
         die_oom();
@@ -772,9 +804,33 @@ cmd_status(jobctl_t *j)
     print_field("Name:", jtext(root, "name", b2, sizeof(b2)));
     print_field("State:", jtext(root, "state", b2, sizeof(b2)));
     print_field("Parallelism:", jtext(root, "parallelism", b2, sizeof(b2)));
+    print_field("Restarts:", jtext(root, "restarts", b2, sizeof(b2)));
+    {
+        json_t *ck = json_object_get(root, "checkpoints");
+        long long every = (long long)json_integer_value(json_object_get(ck, "interval_ms"));
+        char line[512];
+        if (ck != NULL && every > 0) {
+            json_t *latest = json_object_get(ck, "latest");
+            int n = snprintf(line, sizeof(line), "every %lld ms, %s; %lld completed, %lld failed",
+                             every, json_string_value(json_object_get(ck, "mode")),
+                             (long long)json_integer_value(json_object_get(ck, "completed")),
+                             (long long)json_integer_value(json_object_get(ck, "failed")));
+            if (json_is_object(latest) && n > 0 && (size_t)n < sizeof(line))
+                snprintf(line + n, sizeof(line) - (size_t)n,
+                         "; latest %lld (%lld bytes, %lld ms)",
+                         (long long)json_integer_value(json_object_get(latest, "id")),
+                         (long long)json_integer_value(json_object_get(latest, "bytes")),
+                         (long long)json_integer_value(json_object_get(latest, "duration_ms")));
+            print_field("Checkpoints:", line);
+        } else {
+            print_field("Checkpoints:", "off");
+        }
+    }
     failure = jfailure(root, "failure", b2, sizeof(b2));
     if (strcmp(failure, "-") != 0)
-        print_field("Failure:", failure);
+        print_field(strcmp(jtext(root, "state", b3, sizeof(b3)), "FAILED") == 0 ? "Failure:"
+                                                                                : "Last failure:",
+                    failure);
 
     vertices = jlist(root, "vertices");
     if (vertices == NULL || json_array_size(vertices) == 0) {
@@ -836,6 +892,104 @@ cmd_cancel(jobctl_t *j)
     if (rc == EXIT_OK && !j->json)
         printf("cancelling %s\n", j->pos[0]);
     return rc;
+}
+
+/* savepoint / stop: POST the request, then poll until it completes. */
+static int
+take_savepoint(jobctl_t *j, bool stop)
+{
+    char *path, *esc, *body, abs[PATH_MAX];
+    const char *dir = j->dir != NULL ? j->dir : getenv("WEIR_SAVEPOINT_DIR");
+    json_t *req, *resp = NULL, *rid;
+    int rc;
+
+    if (dir == NULL || dir[0] == '\0') {
+        errorf("no savepoint directory: give --dir DIR or set WEIR_SAVEPOINT_DIR");
+        return EXIT_USAGE;
+    }
+    if (dir[0] != '/') {
+        if (realpath(".", abs) == NULL) {
+            errorf("cannot resolve '%s'", dir);
+            return EXIT_USAGE;
+        }
+        size_t n = strlen(abs);
+        snprintf(abs + n, sizeof(abs) - n, "/%s", dir);
+        dir = abs;
+    }
+    req = json_pack("{s:s, s:b}", "target-directory", dir, "cancel-job", stop);
+    body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (body == NULL)
+        die_oom();
+    esc = url_escape(j->pos[0]);
+    if (asprintf(&path, "/jobs/%s/savepoints", esc) < 0)
+        die_oom();
+    rc = request(j, "POST", path, body, false, &resp);
+    free(path);
+    free(body);
+    if (rc != EXIT_OK) {
+        free(esc);
+        return rc;
+    }
+    rid = json_object_get(resp, "request-id");
+    if (!json_is_string(rid)) {
+        errorf("the server sent no request-id");
+        json_decref(resp);
+        free(esc);
+        return EXIT_FAIL;
+    }
+    if (asprintf(&path, "/jobs/%s/savepoints/%s", esc, json_string_value(rid)) < 0)
+        die_oom();
+    free(esc);
+    json_decref(resp);
+    for (long waited = 0;; waited += 100) {
+        json_t *st = NULL, *op, *loc, *cause;
+        const char *status;
+
+        rc = request(j, "GET", path, NULL, false, &st);
+        if (rc != EXIT_OK)
+            break;
+        status = json_string_value(json_object_get(json_object_get(st, "status"), "id"));
+        op = json_object_get(st, "operation");
+        loc = json_object_get(op, "location");
+        cause = json_object_get(op, "failure-cause");
+        if (status != NULL && strcmp(status, "COMPLETED") == 0) {
+            if (json_is_string(loc)) {
+                if (j->json)
+                    printf("{\"location\": \"%s\"}\n", json_string_value(loc));
+                else
+                    printf("%s\n", json_string_value(loc));
+            } else {
+                errorf("savepoint failed: %s",
+                       json_string_value(json_object_get(cause, "stack-trace")) ?: "unknown");
+                rc = EXIT_FAIL;
+            }
+            json_decref(st);
+            break;
+        }
+        json_decref(st);
+        if (waited > j->wait_s * 1000) {
+            errorf("the savepoint is not complete after %ld s", j->wait_s);
+            rc = EXIT_FAIL;
+            break;
+        }
+        struct timespec ts = { 0, 100 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    free(path);
+    return rc;
+}
+
+static int
+cmd_savepoint(jobctl_t *j)
+{
+    return take_savepoint(j, false);
+}
+
+static int
+cmd_stop(jobctl_t *j)
+{
+    return take_savepoint(j, true);
 }
 
 /* The age of a heartbeat: "timeSinceLastHeartbeat" in milliseconds. Flink
@@ -1053,6 +1207,19 @@ parse_args(int argc, char **argv, jobctl_t *j, const cmd_t **cmd)
                     || j->parallelism > MAX_PARALLELISM)
                     return usage_error(c, "-p: '%s' is not a parallelism (1..%ld)", v,
                                        MAX_PARALLELISM);
+            } else if (c != NULL && c->submit_opts && strcmp(a, "--from-savepoint") == 0) {
+                j->from_savepoint = opt_value(argc, argv, &i, "--from-savepoint");
+                if (j->from_savepoint == NULL)
+                    return usage_error(c, "--from-savepoint needs a directory");
+            } else if (c != NULL && c->submit_opts &&
+                       strcmp(a, "--allow-non-restored-state") == 0) {
+                j->allow_non_restored = true;
+            } else if (c != NULL && (c->run == cmd_savepoint || c->run == cmd_stop)) {
+                if (strcmp(a, "--dir") != 0)
+                    return usage_error(c, "unknown option '%s' for '%s'", a, c->name);
+                j->dir = opt_value(argc, argv, &i, "--dir");
+                if (j->dir == NULL)
+                    return usage_error(c, "--dir needs a directory");
             } else if (c != NULL && c->submit_opts && opt_is(a, "-D")) {
                 const char *eq;
                 char *key;
@@ -1111,6 +1278,7 @@ main(int argc, char **argv)
     int rc;
 
     memset(&j, 0, sizeof(j));
+    j.wait_s = 600;
     rc = parse_args(argc, argv, &j, &cmd);
     if (rc >= 0)
         goto done;

@@ -311,6 +311,156 @@ read_config(weir_plan_t *p, weir_err_t *err)
     return rc;
 }
 
+/* The job's `checkpoint:` block (Flink's execution.checkpointing.*). */
+static int
+read_checkpoint(weir_plan_t *p, weir_err_t *err)
+{
+    static const char *const keys[] = { "interval", "min_pause", "timeout", "max_concurrent",
+                                        "tolerable_failures", "mode", "retained", NULL };
+    weir_ckpt_conf_t *c = &p->ckpt;
+    weir_params_t b;
+    char *mode = NULL;
+    int64_t n;
+    int rc;
+
+    c->interval_us = 0;
+    c->min_pause_us = 0;
+    c->timeout_us = 600 * 1000000LL;
+    c->max_concurrent = 1;
+    c->tolerable_failures = 0;
+    c->exactly_once = true;
+    c->retained = 1;
+    rc = weir_params_child(&p->jf->root, "checkpoint", false, &b, err);
+    if (rc != 0 || b.node == NULL)
+        return rc;
+    if (!weir_params_is_map(&b))
+        return weir_params_error(&p->jf->root, "checkpoint", WEIR_ETYPE, err,
+                                 "'checkpoint' must be a mapping (interval, mode, ...)");
+    if ((rc = weir_params_check_keys(&b, keys, err)) != 0)
+        return rc;
+    if ((rc = weir_params_opt_duration(&b, "interval", 0, &c->interval_us, err)) != 0)
+        return rc;
+    if (c->interval_us != 0 && c->interval_us < 10000)
+        return weir_params_error(&b, "interval", WEIR_ERANGE, err,
+                                 "checkpoint interval must be at least 10ms (or 0: off)");
+    if (!weir_params_has(&b, "interval"))
+        return weir_params_error(&b, NULL, WEIR_EINVAL, err,
+                                 "'checkpoint' needs an 'interval' (e.g. 5s)");
+    if ((rc = weir_params_opt_duration(&b, "min_pause", 0, &c->min_pause_us, err)) != 0 ||
+        (rc = weir_params_opt_duration(&b, "timeout", c->timeout_us, &c->timeout_us, err)) != 0)
+        return rc;
+    if (c->min_pause_us < 0)
+        return weir_params_error(&b, "min_pause", WEIR_ERANGE, err,
+                                 "min_pause must not be negative");
+    if (c->timeout_us < 10000)
+        return weir_params_error(&b, "timeout", WEIR_ERANGE, err,
+                                 "checkpoint timeout must be at least 10ms");
+    if ((rc = weir_params_opt_int(&b, "max_concurrent", 1, &n, err)) != 0)
+        return rc;
+    if (n != 1)
+        return weir_params_error(&b, "max_concurrent", WEIR_EINVAL, err,
+                                 "max_concurrent must be 1 (one checkpoint at a time)");
+    if ((rc = weir_params_opt_int(&b, "tolerable_failures", 0, &n, err)) != 0)
+        return rc;
+    if (n < 0 || n > 1000000)
+        return weir_params_error(&b, "tolerable_failures", WEIR_ERANGE, err,
+                                 "tolerable_failures must be 0..1000000");
+    c->tolerable_failures = (int)n;
+    if ((rc = weir_params_opt_int(&b, "retained", 1, &n, err)) != 0)
+        return rc;
+    if (n < 1 || n > 1000)
+        return weir_params_error(&b, "retained", WEIR_ERANGE, err, "retained must be 1..1000");
+    c->retained = (int)n;
+    if ((rc = weir_params_opt_str(&b, "mode", "exactly_once", &mode, err)) != 0)
+        return rc;
+    if (strcmp(mode, "exactly_once") == 0)
+        c->exactly_once = true;
+    else if (strcmp(mode, "at_least_once") == 0)
+        c->exactly_once = false;
+    else
+        rc = weir_params_error(&b, "mode", WEIR_EINVAL, err,
+                               "mode must be exactly_once or at_least_once, not '%s'", mode);
+    free(mode);
+    return rc;
+}
+
+/* The job's `restart:` block (Flink's restart-strategy.*). Without one, a
+ * job with checkpoints restarts without limit every second (Flink's default
+ * then), and a job without checkpoints does not restart. */
+static int
+read_restart(weir_plan_t *p, weir_err_t *err)
+{
+    static const char *const keys[] = { "strategy", "attempts", "delay", "initial", "max",
+                                        "multiplier", "reset_threshold", NULL };
+    weir_restart_conf_t *r = &p->restart;
+    weir_params_t b;
+    char *strategy = NULL;
+    int64_t n;
+    int rc;
+
+    r->strategy = p->ckpt.interval_us > 0 ? WEIR_RESTART_FIXED : WEIR_RESTART_NONE;
+    r->attempts = -1;
+    r->delay_us = 1000000;
+    r->initial_us = 1000000;
+    r->max_us = 60 * 1000000LL;
+    r->multiplier = 2.0;
+    r->reset_us = 3600 * 1000000LL;
+    rc = weir_params_child(&p->jf->root, "restart", false, &b, err);
+    if (rc != 0 || b.node == NULL)
+        return rc;
+    if (!weir_params_is_map(&b))
+        return weir_params_error(&p->jf->root, "restart", WEIR_ETYPE, err,
+                                 "'restart' must be a mapping (strategy, ...)");
+    if ((rc = weir_params_check_keys(&b, keys, err)) != 0 ||
+        (rc = weir_params_req_str(&b, "strategy", &strategy, err)) != 0)
+        return rc;
+    if (strcmp(strategy, "none") == 0) {
+        r->strategy = WEIR_RESTART_NONE;
+    } else if (strcmp(strategy, "fixed_delay") == 0) {
+        r->strategy = WEIR_RESTART_FIXED;
+    } else if (strcmp(strategy, "exponential_delay") == 0) {
+        r->strategy = WEIR_RESTART_EXPONENTIAL;
+    } else {
+        rc = weir_params_error(&b, "strategy", WEIR_EINVAL, err,
+                               "strategy must be none, fixed_delay or exponential_delay, not "
+                               "'%s'", strategy);
+        free(strategy);
+        return rc;
+    }
+    free(strategy);
+    static const char *const fixed_only[] = { "attempts", "delay", NULL };
+    static const char *const exp_only[] = { "initial", "max", "multiplier", "reset_threshold",
+                                            NULL };
+    for (int i = 0; fixed_only[i] != NULL; i++)
+        if (r->strategy != WEIR_RESTART_FIXED && weir_params_has(&b, fixed_only[i]))
+            return weir_params_error(&b, fixed_only[i], WEIR_EINVAL, err,
+                                     "'%s' belongs to strategy fixed_delay", fixed_only[i]);
+    for (int i = 0; exp_only[i] != NULL; i++)
+        if (r->strategy != WEIR_RESTART_EXPONENTIAL && weir_params_has(&b, exp_only[i]))
+            return weir_params_error(&b, exp_only[i], WEIR_EINVAL, err,
+                                     "'%s' belongs to strategy exponential_delay", exp_only[i]);
+    if ((rc = weir_params_opt_int(&b, "attempts", -1, &n, err)) != 0)
+        return rc;
+    if (n < -1 || n > 1000000000)
+        return weir_params_error(&b, "attempts", WEIR_ERANGE, err,
+                                 "attempts must be -1 (no limit) or 0..1000000000");
+    r->attempts = (int)n;
+    if ((rc = weir_params_opt_duration(&b, "delay", r->delay_us, &r->delay_us, err)) != 0 ||
+        (rc = weir_params_opt_duration(&b, "initial", r->initial_us, &r->initial_us, err)) != 0 ||
+        (rc = weir_params_opt_duration(&b, "max", r->max_us, &r->max_us, err)) != 0 ||
+        (rc = weir_params_opt_duration(&b, "reset_threshold", r->reset_us, &r->reset_us,
+                                       err)) != 0 ||
+        (rc = weir_params_opt_double(&b, "multiplier", r->multiplier, &r->multiplier, err)) != 0)
+        return rc;
+    if (r->delay_us < 0 || r->initial_us < 0 || r->max_us < r->initial_us)
+        return weir_params_error(&b, NULL, WEIR_ERANGE, err,
+                                 "delays must not be negative, and max must be >= initial");
+    if (!(r->multiplier >= 1.0 && r->multiplier <= 1000.0))
+        return weir_params_error(&b, "multiplier", WEIR_ERANGE, err,
+                                 "multiplier must be between 1 and 1000");
+    return 0;
+}
+
 int
 weir_plan_build(weir_jobfile_t *jf, int parallelism, weir_plan_t **out, weir_err_t *err)
 {
@@ -357,6 +507,10 @@ weir_plan_build(weir_jobfile_t *jf, int parallelism, weir_plan_t **out, weir_err
         cfg->max_parallelism = p->max_parallelism;
     }
     rc = read_config(p, err);
+    if (rc == 0)
+        rc = read_checkpoint(p, err);
+    if (rc == 0)
+        rc = read_restart(p, err);
     if (rc != 0)
         goto fail;
     for (int n = 0; n < jf->nnodes; n++)

@@ -41,6 +41,33 @@ typedef struct weir_plan_vertex {
     bool               keyed;        /* head operator is keyed */
 } weir_plan_vertex_t;
 
+/* The job's `checkpoint:` block. */
+typedef struct weir_ckpt_conf {
+    int64_t interval_us;         /* 0: the job takes no checkpoints */
+    int64_t min_pause_us;        /* from one completion to the next trigger */
+    int64_t timeout_us;          /* a checkpoint not complete by then fails */
+    int     max_concurrent;      /* 1 */
+    int     tolerable_failures;  /* consecutive failed checkpoints before the job fails */
+    bool    exactly_once;        /* mode: aligned barriers (else at_least_once) */
+    int     retained;            /* completed checkpoints kept */
+} weir_ckpt_conf_t;
+
+typedef enum {
+    WEIR_RESTART_NONE = 0,
+    WEIR_RESTART_FIXED,          /* fixed_delay: attempts, delay */
+    WEIR_RESTART_EXPONENTIAL,    /* exponential_delay: initial, max, multiplier, reset */
+} weir_restart_strategy_t;
+
+/* The job's `restart:` block. */
+typedef struct weir_restart_conf {
+    weir_restart_strategy_t strategy;
+    int     attempts;            /* fixed_delay: restarts allowed; -1 = no limit */
+    int64_t delay_us;            /* fixed_delay */
+    int64_t initial_us, max_us;  /* exponential_delay */
+    double  multiplier;
+    int64_t reset_us;            /* exponential: back to initial after this long running */
+} weir_restart_conf_t;
+
 typedef struct weir_plan {
     weir_jobfile_t     *jf;          /* owned */
     int                 parallelism; /* the job's default after overrides */
@@ -53,6 +80,8 @@ typedef struct weir_plan {
     weir_plan_edge_t   *edges;
     int                 slots;       /* slots needed: max vertex parallelism */
     bool                state_in_memory; /* config: {state.backend: memory}; default rocksdb */
+    weir_ckpt_conf_t    ckpt;
+    weir_restart_conf_t restart;
 } weir_plan_t;
 
 /* Plans jf (takes ownership, also on failure). parallelism > 0 overrides the

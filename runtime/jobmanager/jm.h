@@ -22,9 +22,17 @@ typedef enum {
     JOB_FAILED,
     JOB_CANCELLING,
     JOB_CANCELED,
+    JOB_RESTARTING,      /* an attempt failed: cancel what runs, wait, run again */
 } job_state_t;
 
 typedef struct jm_tm jm_tm_t;
+
+typedef struct jm_savepoint {
+    int   request;                   /* 1, 2, ... per job */
+    int   status;                    /* 0 in progress, 1 completed, 2 failed */
+    char *location;                  /* completed: the savepoint directory */
+    char *failure;
+} jm_savepoint_t;
 typedef struct jm_job jm_job_t;
 
 typedef struct jm_slot {
@@ -70,6 +78,40 @@ struct jm_job {
     int            nslot_tms;
     jm_tm_t      **slot_tm;      /* [shared slot index] -> task manager */
     int            deploys_pending;
+
+    /* checkpoints (checkpoint.c) */
+    int64_t        ckpt_next;            /* last id handed out */
+    int64_t        ckpt_pending;         /* in progress, 0 = none */
+    uint64_t       ckpt_pending_mono;    /* its trigger time */
+    uint64_t       ckpt_pending_wall;
+    int            ckpt_acks, ckpt_needed;
+    bool          *ckpt_acked;           /* [vertex base + subtask] */
+    uint64_t       ckpt_pending_bytes;
+    int64_t        ckpt_pending_sync_us; /* slowest subtask */
+    uint64_t       ckpt_last_trigger_mono, ckpt_last_end_mono;
+    int64_t        ckpt_latest;          /* latest completed, 0 = none */
+    char          *ckpt_latest_dir;
+    uint64_t       ckpt_latest_wall, ckpt_latest_ms, ckpt_latest_bytes;
+    int64_t        ckpt_latest_sync_us;
+    int            ckpt_completed, ckpt_failed, ckpt_consecutive_failed;
+    char          *ckpt_last_failure;
+    int64_t       *ckpt_kept;            /* completed ids still on disk, oldest first */
+    int            ckpt_nkept;
+    int64_t        restored_from;        /* the checkpoint this attempt started from */
+    /* savepoints: the one asked for (taken as the next checkpoint) */
+    char          *sp_target;            /* directory to write into, NULL = none asked */
+    bool           sp_stop;              /* stop the job once it is written */
+    int64_t        sp_ckpt;              /* the checkpoint carrying it, 0 = not yet triggered */
+    int            sp_requests;          /* request ids handed out */
+    struct jm_savepoint *sps;            /* every request: status and location */
+    int            nsps;
+    bool           stopping;             /* stop-with-savepoint: CANCELLING ends FINISHED */
+
+    /* restarts */
+    int            restarts;
+    uint64_t       restart_at_mono;      /* RESTARTING: when to schedule again */
+    int64_t        restart_delay_us;     /* exponential_delay: the current delay */
+    uint64_t       running_since_mono;
 };
 
 typedef struct jm {
@@ -81,6 +123,8 @@ typedef struct jm {
     uint64_t            slot_timeout_ms;
     char                secret[128];
     char                ports_file[512];
+    char                ckpt_base[512];  /* --checkpoint-dir */
+    char                data_dir[512];   /* --data-dir, "" = none */
 
     weir_listener_t     rpc;
     weir_http_server_t *http;
@@ -100,11 +144,44 @@ jm_job_t *jm_job_find(jm_t *jm, const char *id);
  * with a located message. Takes nothing; copies what it keeps. */
 int  jm_submit(jm_t *jm, const char *path, const char *text, size_t len,
                const weir_vars_t *vars, int parallelism, jm_job_t **out, weir_err_t *err);
+/* Same, starting from a savepoint (or retained checkpoint) directory: its
+ * operators must all be in the job unless allow_non_restored; keyed state
+ * is redistributed when the parallelism differs. */
+int  jm_submit_from(jm_t *jm, const char *path, const char *text, size_t len,
+                    const weir_vars_t *vars, int parallelism, const char *savepoint,
+                    bool allow_non_restored, jm_job_t **out, weir_err_t *err);
+/* The job structure only (id NULL: a new one), not saved nor scheduled. */
+int  jm_job_create(jm_t *jm, const char *id, const char *path, const char *text, size_t len,
+                   const weir_vars_t *vars, int parallelism, jm_job_t **out, weir_err_t *err);
+void jm_schedule(jm_t *jm);
 int  jm_cancel(jm_t *jm, jm_job_t *j);
 int  jm_free_slots(const jm_t *jm);
 int  jm_total_slots(const jm_t *jm);
 uint64_t jm_now_ms(void);
 uint64_t jm_mono_ms(void);
+
+/* checkpoint.c: the coordinator */
+void jm_ckpt_tick(jm_t *jm, jm_job_t *j, uint64_t now_mono);
+void jm_ckpt_ack(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg);
+/* The attempt ends (failure, cancel, finish): drop what is in flight. */
+void jm_ckpt_abort_pending(jm_t *jm, jm_job_t *j, const char *why);
+/* <ckpt_base>/<job id> */
+void jm_ckpt_job_dir(const jm_t *jm, const jm_job_t *j, char *out, size_t cap);
+void jm_ckpt_free(jm_job_t *j);
+/* Asks for a savepoint into target_dir (the next checkpoint, at once);
+ * returns the request id, or an error (no checkpoints possible now). */
+int  jm_savepoint_request(jm_t *jm, jm_job_t *j, const char *target_dir, bool stop,
+                          weir_err_t *err);
+
+/* jobmanager.c, for checkpoint.c */
+void jm_job_fail(jm_t *jm, jm_job_t *j, const char *msg);
+void jm_send_job_msg(jm_tm_t *tm, const char *type, const jm_job_t *j, int64_t ckpt);
+
+/* store.c: jobs on disk (--data-dir) */
+void jm_store_save(jm_t *jm, const jm_job_t *j);
+int  jm_store_load(jm_t *jm, weir_err_t *err);
+/* The completed checkpoints of j found on disk (after a restart). */
+void jm_ckpt_scan(jm_t *jm, jm_job_t *j);
 
 /* rest.c */
 void jm_rest_handle(void *arg, const weir_http_request_t *req, weir_http_response_t *resp);

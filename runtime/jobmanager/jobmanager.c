@@ -17,8 +17,15 @@
  *                      -> FAILING -> FAILED        (a subtask failed, a task manager was lost)
  *                      -> CANCELLING -> CANCELED   (PATCH /jobs/{id}?mode=cancel)
  *   CREATED -> CANCELED | FAILED (slot timeout)
+ *   RUNNING -> RESTARTING -> CREATED -> RUNNING ...  (a failure, when the job's
+ *              restart strategy allows: every subtask is canceled, the slots
+ *              are released, and after the delay the job is scheduled again
+ *              as attempt + 1, restored from its latest completed checkpoint)
+ *
+ * Checkpoints: see checkpoint.c.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,7 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "../core/config.h"
+#include "../core/fsutil.h"
 #include "../core/log.h"
 #include "jm.h"
 
@@ -36,6 +46,7 @@ static jm_t jm_state;
 
 static const char *const job_state_names[] = {
     "CREATED", "RUNNING", "FINISHED", "FAILING", "FAILED", "CANCELLING", "CANCELED",
+    "RESTARTING",
 };
 
 const char *
@@ -100,18 +111,22 @@ subtask_terminal(weir_task_state_t s)
 
 /* ---- messages to task managers ------------------------------------------ */
 
-static void
-send_job_msg(jm_tm_t *tm, const char *type, const jm_job_t *j)
+void
+jm_send_job_msg(jm_tm_t *tm, const char *type, const jm_job_t *j, int64_t ckpt)
 {
     weir_msg_t m;
 
     if (tm->conn == NULL)
         return;
-    weir_msg_begin(&m, type, 3);
+    weir_msg_begin(&m, type, ckpt > 0 ? 4 : 3);
     weir_msg_str(&m, "job", j->id);
     weir_msg_int(&m, "attempt", j->attempt);
+    if (ckpt > 0)
+        weir_msg_int(&m, "checkpoint", ckpt);
     weir_msg_send(&m, tm->conn);
 }
+
+#define send_job_msg(tm, type, j) jm_send_job_msg((tm), (type), (j), 0)
 
 static void
 release_slots(jm_t *jm, jm_job_t *j)
@@ -132,9 +147,48 @@ job_set_state(jm_t *jm, jm_job_t *j, job_state_t s)
     weir_log_info("[job:%.8s] %s: %s -> %s", j->id, j->name, jm_job_state_name(j->state),
                   jm_job_state_name(s));
     j->state = s;
+    jm_store_save(jm, j);
+    if (s == JOB_RUNNING)
+        j->running_since_mono = jm_mono_ms();
+    if (jm_job_terminal(j) || s == JOB_RESTARTING || s == JOB_FAILING || s == JOB_CANCELLING)
+        jm_ckpt_abort_pending(jm, j, jm_job_state_name(s));
     if (jm_job_terminal(j)) {
         j->end_ms = jm_now_ms();
         release_slots(jm, j);
+        if (s == JOB_FINISHED && j->plan->ckpt.interval_us > 0) {
+            /* a finished job needs no checkpoint; failed and canceled
+             * ones keep theirs to be resumed (--from-savepoint DIR) */
+            char dir[PATH_MAX];
+            weir_err_t err = { 0 };
+            jm_ckpt_job_dir(jm, j, dir, sizeof(dir));
+            weir_rm_rf(dir, &err);
+        }
+    }
+}
+
+/* The delay before the next attempt, or -1 when the strategy says no. */
+static int64_t
+restart_delay_us(jm_job_t *j)
+{
+    const weir_restart_conf_t *r = &j->plan->restart;
+
+    switch (r->strategy) {
+    case WEIR_RESTART_FIXED:
+        if (r->attempts >= 0 && j->restarts >= r->attempts)
+            return -1;
+        return r->delay_us;
+    case WEIR_RESTART_EXPONENTIAL:
+        if (j->restart_delay_us == 0 ||
+            (j->running_since_mono != 0 &&
+             jm_mono_ms() - j->running_since_mono >= (uint64_t)(r->reset_us / 1000)))
+            j->restart_delay_us = r->initial_us;
+        else if (j->restart_delay_us < r->max_us) {
+            double d = (double)j->restart_delay_us * r->multiplier;
+            j->restart_delay_us = d > (double)r->max_us ? r->max_us : (int64_t)d;
+        }
+        return j->restart_delay_us;
+    default:
+        return -1;
     }
 }
 
@@ -154,8 +208,16 @@ check_job_done(jm_t *jm, jm_job_t *j)
                 return;
             all_finished &= st == WEIR_TASK_FINISHED;
         }
+    if (j->state == JOB_RESTARTING) {
+        /* the failed attempt is gone: free its slots; tick_cb schedules
+         * the next attempt once its delay passed */
+        release_slots(jm, j);
+        return;
+    }
     if (j->state == JOB_FAILING)
         job_set_state(jm, j, JOB_FAILED);
+    else if (j->state == JOB_CANCELLING && j->stopping)
+        job_set_state(jm, j, JOB_FINISHED);     /* stopped with a savepoint */
     else if (j->state == JOB_CANCELLING)
         job_set_state(jm, j, JOB_CANCELED);
     else
@@ -183,23 +245,60 @@ cancel_subtasks(jm_t *jm, jm_job_t *j)
     }
 }
 
-static void
-job_fail(jm_t *jm, jm_job_t *j, const char *msg)
+void
+jm_job_fail(jm_t *jm, jm_job_t *j, const char *msg)
 {
-    if (jm_job_terminal(j) || j->state == JOB_FAILING)
+    int64_t delay;
+
+    if (jm_job_terminal(j) || j->state == JOB_FAILING || j->state == JOB_RESTARTING ||
+        j->state == JOB_CANCELLING)
         return;
-    if (j->failure == NULL) {
-        j->failure = strdup(msg);
-        j->failure_ms = jm_now_ms();
-    }
+    /* the latest failure is what `jobctl status` shows */
+    free(j->failure);
+    j->failure = strdup(msg);
+    j->failure_ms = jm_now_ms();
     weir_log_warn("[job:%.8s] failed: %s", j->id, msg);
-    if (j->state == JOB_CREATED) {
-        job_set_state(jm, j, JOB_FAILED);
+    if (j->state == JOB_CREATED && j->restarts == 0 && j->attempt == 0) {
+        job_set_state(jm, j, JOB_FAILED);       /* never ran: nothing to restart */
         return;
     }
-    job_set_state(jm, j, JOB_FAILING);
+    delay = restart_delay_us(j);
+    if (delay >= 0) {
+        j->restart_at_mono = jm_mono_ms() + (uint64_t)(delay / 1000);
+        weir_log_info("[job:%.8s] restarting in %.1f s (restart %d%s)", j->id,
+                      (double)delay / 1e6, j->restarts + 1,
+                      j->ckpt_latest > 0 ? ", from the latest checkpoint" : "");
+        job_set_state(jm, j, JOB_RESTARTING);
+    } else {
+        job_set_state(jm, j, JOB_FAILING);
+    }
     cancel_subtasks(jm, j);
     check_job_done(jm, j);
+}
+
+#define job_fail jm_job_fail
+
+/* RESTARTING -> CREATED once every subtask of the failed attempt ended and
+ * the delay passed; schedule() then deploys attempt + 1. */
+static void
+maybe_restart(jm_t *jm, jm_job_t *j, uint64_t now)
+{
+    if (j->state != JOB_RESTARTING || now < j->restart_at_mono)
+        return;
+    for (int v = 0; v < j->plan->nvertices; v++)
+        for (int s = 0; s < j->plan->vertices[v].parallelism; s++)
+            if (j->subtasks[v][s].tm != NULL && !subtask_terminal(j->subtasks[v][s].state))
+                return;
+    release_slots(jm, j);
+    j->attempt++;
+    j->restarts++;
+    j->wait_since_mono = now;
+    for (int v = 0; v < j->plan->nvertices; v++)
+        for (int s = 0; s < j->plan->vertices[v].parallelism; s++) {
+            j->subtasks[v][s].tm = NULL;
+            j->subtasks[v][s].state = WEIR_TASK_CREATED;
+        }
+    job_set_state(jm, j, JOB_CREATED);
 }
 
 int
@@ -237,7 +336,14 @@ deploy(jm_t *jm, jm_job_t *j)
                 ntasks += j->subtasks[v][s].tm == tm;
         if (ntasks == 0)
             continue;
-        weir_msg_begin(&m, "deploy", 10);
+        char ckdir[PATH_MAX];
+        jm_ckpt_job_dir(jm, j, ckdir, sizeof(ckdir));
+        weir_msg_begin(&m, "deploy", j->ckpt_latest > 0 ? 13 : 11);
+        weir_msg_str(&m, "ckpt_dir", ckdir);
+        if (j->ckpt_latest > 0) {
+            weir_msg_str(&m, "restore", j->ckpt_latest_dir);
+            weir_msg_int(&m, "restore_ckpt", j->ckpt_latest);
+        }
         weir_msg_str(&m, "job", j->id);
         weir_msg_int(&m, "attempt", j->attempt);
         weir_msg_str(&m, "path", j->path);
@@ -329,8 +435,11 @@ schedule(jm_t *jm)
                 free(j->subtasks[v][s].failure);
                 j->subtasks[v][s].failure = NULL;
             }
+        j->restored_from = j->ckpt_latest;
+        j->ckpt_last_trigger_mono = j->ckpt_last_end_mono = jm_mono_ms();
         job_set_state(jm, j, JOB_RUNNING);
-        weir_log_info("[job:%.8s] scheduled on %d slots", j->id, p->slots);
+        weir_log_info("[job:%.8s] scheduled on %d slots (attempt %d%s)", j->id, p->slots,
+                      j->attempt, j->ckpt_latest > 0 ? ", restoring a checkpoint" : "");
         deploy(jm, j);
     }
 }
@@ -359,6 +468,104 @@ int
 jm_submit(jm_t *jm, const char *path, const char *text, size_t len, const weir_vars_t *vars,
           int parallelism, jm_job_t **out, weir_err_t *err)
 {
+    int rc = jm_job_create(jm, NULL, path, text, len, vars, parallelism, out, err);
+
+    if (rc != 0)
+        return rc;
+    jm_store_save(jm, *out);
+    schedule(jm);
+    return 0;
+}
+
+static void
+jm_job_free(jm_job_t *j)
+{
+    if (j == NULL)
+        return;
+    for (int v = 0; j->subtasks != NULL && v < j->plan->nvertices; v++) {
+        for (int s = 0; j->subtasks[v] != NULL && s < j->plan->vertices[v].parallelism; s++)
+            free(j->subtasks[v][s].failure);
+        free(j->subtasks[v]);
+    }
+    free(j->subtasks);
+    weir_plan_destroy(j->plan);
+    free(j->name);
+    free(j->path);
+    free(j->text);
+    weir_vars_free(&j->vars);
+    free(j->failure);
+    free(j->slot_tm);
+    jm_ckpt_free(j);
+    free(j);
+}
+
+int
+jm_submit_from(jm_t *jm, const char *path, const char *text, size_t len,
+               const weir_vars_t *vars, int parallelism, const char *savepoint,
+               bool allow_non_restored, jm_job_t **out, weir_err_t *err)
+{
+    char meta[PATH_MAX];
+    json_error_t je;
+    json_t *m, *v, *o;
+    size_t vi, oi;
+    jm_job_t *j;
+    int rc;
+
+    if (savepoint == NULL || savepoint[0] == '\0')
+        return jm_submit(jm, path, text, len, vars, parallelism, out, err);
+    if (savepoint[0] != '/')
+        return weir_err_set(err, WEIR_EINVAL, "the savepoint path must be absolute: '%s'",
+                            savepoint);
+    snprintf(meta, sizeof(meta), "%s/_metadata", savepoint);
+    m = json_load_file(meta, 0, &je);
+    if (m == NULL)
+        return weir_err_set(err, WEIR_ENOENT, "'%s' is not a savepoint or checkpoint (no "
+                            "readable _metadata: %s)", savepoint, je.text);
+    rc = jm_job_create(jm, NULL, path, text, len, vars, parallelism, &j, err);
+    if (rc != 0) {
+        json_decref(m);
+        return rc;
+    }
+    if (json_integer_value(json_object_get(m, "max_parallelism")) != j->plan->max_parallelism) {
+        rc = weir_err_set(err, WEIR_EINVAL, "the savepoint was taken with max_parallelism %lld, "
+                          "the job has %d (it must not change: keyed state is split by it)",
+                          (long long)json_integer_value(json_object_get(m, "max_parallelism")),
+                          j->plan->max_parallelism);
+    }
+    json_array_foreach(json_object_get(m, "vertices"), vi, v) {
+        json_array_foreach(json_object_get(v, "ops"), oi, o) {
+            const char *name = json_string_value(o);
+            bool found = false;
+            for (int n = 0; name != NULL && n < j->plan->nconfigs && !found; n++)
+                found = strcmp(j->plan->configs[n].name, name) == 0;
+            if (rc == 0 && !found && !allow_non_restored)
+                rc = weir_err_set(err, WEIR_EINVAL, "the savepoint has state of operator '%s', "
+                                  "which the job does not have (rename it back, or submit "
+                                  "with --allow-non-restored-state to drop that state)", name);
+        }
+    }
+    if (rc != 0) {
+        /* undo: the job was never visible */
+        jm->njobs--;
+        jm_job_free(j);
+        json_decref(m);
+        return rc;
+    }
+    j->ckpt_latest = json_integer_value(json_object_get(m, "checkpoint"));
+    j->ckpt_next = j->ckpt_latest;
+    j->ckpt_latest_dir = strdup(savepoint);
+    json_decref(m);
+    weir_log_info("[job:%.8s] starts from savepoint %s", j->id, savepoint);
+    jm_store_save(jm, j);
+    schedule(jm);
+    *out = j;
+    return 0;
+}
+
+int
+jm_job_create(jm_t *jm, const char *id, const char *path, const char *text, size_t len,
+              const weir_vars_t *vars, int parallelism, jm_job_t **out, weir_err_t *err)
+{
     weir_plan_t *plan;
     jm_job_t *j, **jobs;
     int rc;
@@ -376,7 +583,10 @@ jm_submit(jm_t *jm, const char *path, const char *text, size_t len, const weir_v
         return weir_err_set(err, WEIR_ENOMEM, "out of memory");
     }
     jm->jobs = jobs;
-    job_id_new(j->id);
+    if (id != NULL)
+        snprintf(j->id, sizeof(j->id), "%s", id);
+    else
+        job_id_new(j->id);
     j->plan = plan;
     j->name = strdup(plan->jf->name);
     j->path = strdup(path);
@@ -395,11 +605,16 @@ jm_submit(jm_t *jm, const char *path, const char *text, size_t len, const weir_v
     for (int v = 0; j->subtasks != NULL && v < plan->nvertices; v++)
         j->subtasks[v] = calloc((size_t)plan->vertices[v].parallelism, sizeof(jm_subtask_t));
     jm->jobs[jm->njobs++] = j;
-    weir_log_info("[job:%.8s] submitted '%s' (%d vertices, needs %d slots)", j->id, j->name,
-                  plan->nvertices, plan->slots);
-    schedule(jm);
+    weir_log_info("[job:%.8s] %s '%s' (%d vertices, needs %d slots)", j->id,
+                  id != NULL ? "recovered" : "submitted", j->name, plan->nvertices, plan->slots);
     *out = j;
     return 0;
+}
+
+void
+jm_schedule(jm_t *jm)
+{
+    schedule(jm);
 }
 
 /* ---- task managers -------------------------------------------------------------- */
@@ -622,6 +837,8 @@ rpc_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
             handle_deployed(jm, tm, &u.data);
         else if (strcmp(type, "task_state") == 0)
             handle_task_state(jm, tm, &u.data);
+        else if (strcmp(type, "ack") == 0)
+            jm_ckpt_ack(jm, tm, &u.data);
     }
     msgpack_unpacked_destroy(&u);
 }
@@ -668,6 +885,8 @@ tick_cb(uv_timer_t *h)
     }
     for (int i = 0; i < jm->njobs; i++) {
         jm_job_t *j = jm->jobs[i];
+        maybe_restart(jm, j, now);
+        jm_ckpt_tick(jm, j, now);
         if (j->state == JOB_CREATED && now - j->wait_since_mono > jm->slot_timeout_ms) {
             char msg[512];
             snprintf(msg, sizeof(msg),
@@ -735,6 +954,12 @@ usage(FILE *f)
         "  --heartbeat-timeout DUR   lose a silent task manager after DUR (default 5s)\n"
         "  --slot-timeout DUR        fail a job waiting this long for slots (default 60s)\n"
         "  --ports-file FILE         write the bound ports to FILE (rpc=..., rest=...)\n"
+        "  --data-dir DIR            keep submitted jobs here; a job manager restarted with\n"
+        "                            the same DIR resumes them (env WEIR_DATA_DIR; default:\n"
+        "                            none, jobs live in memory only)\n"
+        "  --checkpoint-dir DIR      where checkpoints go (env WEIR_CHECKPOINT_DIR; default\n"
+        "                            $TMPDIR/weir-checkpoints); a shared filesystem for\n"
+        "                            task managers on several hosts\n"
         "  --secret S                cluster secret task managers must present (env WEIR_SECRET)\n"
         "  --log-level L             error|warn|info|debug (env WEIR_LOG_LEVEL)\n");
 }
@@ -761,6 +986,8 @@ main(int argc, char **argv)
         { "heartbeat-timeout", required_argument, NULL, 'b' },
         { "slot-timeout", required_argument, NULL, 't' },
         { "ports-file", required_argument, NULL, 'f' },
+        { "checkpoint-dir", required_argument, NULL, 'c' },
+        { "data-dir", required_argument, NULL, 'd' },
         { "secret", required_argument, NULL, 'S' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
@@ -775,6 +1002,8 @@ main(int argc, char **argv)
 
     snprintf(jm->host, sizeof(jm->host), "%s", weir_env_or("WEIR_HOST", "127.0.0.1"));
     snprintf(jm->secret, sizeof(jm->secret), "%s", weir_env_or("WEIR_SECRET", ""));
+    snprintf(jm->ckpt_base, sizeof(jm->ckpt_base), "%s", weir_env_or("WEIR_CHECKPOINT_DIR", ""));
+    snprintf(jm->data_dir, sizeof(jm->data_dir), "%s", weir_env_or("WEIR_DATA_DIR", ""));
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'H': snprintf(jm->host, sizeof(jm->host), "%s", optarg); break;
@@ -783,6 +1012,8 @@ main(int argc, char **argv)
         case 'b': hb = optarg; break;
         case 't': st = optarg; break;
         case 'f': snprintf(jm->ports_file, sizeof(jm->ports_file), "%s", optarg); break;
+        case 'c': snprintf(jm->ckpt_base, sizeof(jm->ckpt_base), "%s", optarg); break;
+        case 'd': snprintf(jm->data_dir, sizeof(jm->data_dir), "%s", optarg); break;
         case 'S': snprintf(jm->secret, sizeof(jm->secret), "%s", optarg); break;
         case 'l': level = optarg; break;
         case 'h': usage(stdout); return 0;
@@ -797,6 +1028,20 @@ main(int argc, char **argv)
         return 2;
     }
     weir_log_init("jobmanager", (weir_log_level_t)lvl);
+    if (jm->ckpt_base[0] == '\0')
+        snprintf(jm->ckpt_base, sizeof(jm->ckpt_base), "%s/weir-checkpoints",
+                 weir_env_or("TMPDIR", "/tmp"));
+    if (jm->ckpt_base[0] != '/') {
+        char cwd[PATH_MAX], rel[sizeof(jm->ckpt_base)];
+        snprintf(rel, sizeof(rel), "%s", jm->ckpt_base);
+        if (getcwd(cwd, sizeof(cwd)) != NULL)
+            snprintf(jm->ckpt_base, sizeof(jm->ckpt_base), "%s/%s", cwd, rel);
+    }
+    weir_log_info("checkpoints: %s", jm->ckpt_base);
+    if (jm_store_load(jm, &err) != 0) {
+        weir_log_error("%s", err.msg);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     jm->loop = uv_default_loop();
     jm->rpc.accept_cb = rpc_accept_cb;
@@ -815,7 +1060,7 @@ main(int argc, char **argv)
     }
     uv_timer_init(jm->loop, &jm->tick);
     jm->tick.data = jm;
-    uv_timer_start(&jm->tick, tick_cb, 200, 200);
+    uv_timer_start(&jm->tick, tick_cb, 50, 50);
     uv_signal_init(jm->loop, &jm->sigterm);
     uv_signal_init(jm->loop, &jm->sigint);
     jm->sigterm.data = jm->sigint.data = jm;

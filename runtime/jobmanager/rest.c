@@ -75,6 +75,37 @@ vertex_status(const jm_job_t *j, int v)
     return "CREATED";
 }
 
+/* Checkpoint counts and the latest one, like Flink's /jobs/{id}/checkpoints. */
+static json_t *
+job_checkpoints(const jm_job_t *j)
+{
+    const weir_ckpt_conf_t *c = &j->plan->ckpt;
+    json_t *o = json_object();
+
+    json_object_set_new(o, "interval_ms", json_integer(c->interval_us / 1000));
+    json_object_set_new(o, "mode", json_string(c->exactly_once ? "exactly_once"
+                                                               : "at_least_once"));
+    json_object_set_new(o, "completed", json_integer(j->ckpt_completed));
+    json_object_set_new(o, "failed", json_integer(j->ckpt_failed));
+    json_object_set_new(o, "in_progress", j->ckpt_pending
+        ? json_pack("{s:I, s:i, s:i}", "id", (json_int_t)j->ckpt_pending,
+                    "acknowledged", j->ckpt_acks, "subtasks", j->ckpt_needed)
+        : json_null());
+    json_object_set_new(o, "latest", j->ckpt_latest
+        ? json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)j->ckpt_latest,
+                    "completed_ms", (json_int_t)j->ckpt_latest_wall,
+                    "duration_ms", (json_int_t)j->ckpt_latest_ms,
+                    "sync_ms", (json_int_t)(j->ckpt_latest_sync_us / 1000),
+                    "bytes", (json_int_t)j->ckpt_latest_bytes,
+                    "path", j->ckpt_latest_dir ? j->ckpt_latest_dir : "")
+        : json_null());
+    json_object_set_new(o, "restored_from", j->restored_from
+        ? json_integer(j->restored_from) : json_null());
+    json_object_set_new(o, "last_failure", j->ckpt_last_failure
+        ? json_string(j->ckpt_last_failure) : json_null());
+    return o;
+}
+
 static json_t *
 job_detail(const jm_job_t *j)
 {
@@ -88,6 +119,9 @@ job_detail(const jm_job_t *j)
     json_object_set_new(o, "failure", j->failure
         ? json_pack("{s:s, s:I}", "message", j->failure, "timestamp", (json_int_t)j->failure_ms)
         : json_null());
+    json_object_set_new(o, "attempt", json_integer(j->attempt));
+    json_object_set_new(o, "restarts", json_integer(j->restarts));
+    json_object_set_new(o, "checkpoints", job_checkpoints(j));
     for (int v = 0; v < p->nvertices; v++) {
         json_t *ops = json_array(), *subs = json_array();
         for (int k = 0; k < p->vertices[v].nops; k++)
@@ -245,7 +279,10 @@ post_job(jm_t *jm, const weir_http_request_t *req, weir_http_response_t *resp)
     }
     if (len == 0) {
         weir_http_error(resp, 400, "empty job file");
-    } else if (jm_submit(jm, path, text, len, &vars, parallelism, &j, &err) != 0) {
+    } else if (jm_submit_from(jm, path, text, len, &vars, parallelism,
+                              json_string_value(json_object_get(doc, "savepoint")),
+                              json_is_true(json_object_get(doc, "allow_non_restored_state")),
+                              &j, &err) != 0) {
         weir_log_info("rejected job from %s: %s", path, err.msg);
         weir_http_error(resp, 400, "%s", err.msg);
     } else {
@@ -253,6 +290,80 @@ post_job(jm_t *jm, const weir_http_request_t *req, weir_http_response_t *resp)
     }
     weir_vars_free(&vars);
     json_decref(doc);
+}
+
+/* POST /jobs/{id}/savepoints {"target-directory": DIR, "cancel-job": bool}
+ *   -> 202 {"request-id": "N"}                      (Flink's shape)
+ * POST /jobs/{id}/stop {"targetDirectory": DIR}     is the same with cancel
+ * GET  /jobs/{id}/savepoints/{N}
+ *   -> {"status": {"id": "IN_PROGRESS"|"COMPLETED"},
+ *       "operation": {"location": DIR} | {"failure-cause": {"class", "stack-trace"}}} */
+static void
+savepoints(jm_t *jm, const weir_http_request_t *req, weir_http_response_t *resp)
+{
+    char id[64], rest[64] = "";
+    const char *p = req->path + 6, *slash = strchr(p, '/');
+    jm_job_t *j;
+
+    snprintf(id, sizeof(id), "%.*s", (int)(slash - p), p);
+    j = jm_job_find(jm, id);
+    if (j == NULL) {
+        weir_http_error(resp, 404, "no job with id '%s'", id);
+        return;
+    }
+    if (strncmp(slash, "/savepoints/", 12) == 0)
+        snprintf(rest, sizeof(rest), "%s", slash + 12);
+    else if (strcmp(slash, "/savepoints") != 0) {
+        weir_http_error(resp, 404, "not found: %s", req->path);
+        return;
+    }
+    if (strcmp(req->method, "POST") == 0 && rest[0] == '\0') {
+        json_error_t je;
+        json_t *doc = req->body_len > 0 ? json_loadb(req->body, req->body_len, 0, &je)
+                                        : json_object();
+        weir_err_t err = { 0 };
+        const char *dir;
+        int rc;
+
+        if (!json_is_object(doc)) {
+            weir_http_error(resp, 400, "request body is not a JSON object");
+            json_decref(doc);
+            return;
+        }
+        dir = json_string_value(json_object_get(doc, "target-directory"));
+        rc = jm_savepoint_request(jm, j, dir, json_is_true(json_object_get(doc, "cancel-job")),
+                                  &err);
+        if (rc < 0)
+            weir_http_error(resp, rc == WEIR_ESTATE ? 409 : 400, "%s", err.msg);
+        else {
+            char rid[16];
+            snprintf(rid, sizeof(rid), "%d", rc);
+            send_json(resp, 202, json_pack("{s:s}", "request-id", rid));
+        }
+        json_decref(doc);
+        return;
+    }
+    if (strcmp(req->method, "GET") == 0 && rest[0] != '\0') {
+        int want = atoi(rest);
+        for (int i = 0; i < j->nsps; i++) {
+            const jm_savepoint_t *sp = &j->sps[i];
+            if (sp->request != want)
+                continue;
+            json_t *op = sp->status == 1 ? json_pack("{s:s}", "location", sp->location)
+                       : sp->status == 2 ? json_pack("{s:{s:s, s:s}}", "failure-cause",
+                                                     "class", "weir.SavepointFailed",
+                                                     "stack-trace", sp->failure ? sp->failure
+                                                                                : "failed")
+                       : json_null();
+            send_json(resp, 200, json_pack("{s:{s:s}, s:o}", "status", "id",
+                                           sp->status == 0 ? "IN_PROGRESS" : "COMPLETED",
+                                           "operation", op));
+            return;
+        }
+        weir_http_error(resp, 404, "job %s has no savepoint request '%s'", j->id, rest);
+        return;
+    }
+    weir_http_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 }
 
 void
@@ -289,6 +400,8 @@ jm_rest_handle(void *arg, const weir_http_request_t *req, weir_http_response_t *
         send_json(resp, 200, json_pack("{s:o}", "jobs", arr));
     } else if (strcmp(path, "/jobs") == 0 && strcmp(req->method, "POST") == 0) {
         post_job(jm, req, resp);
+    } else if (strncmp(path, "/jobs/", 6) == 0 && strstr(path + 6, "/savepoints") != NULL) {
+        savepoints(jm, req, resp);
     } else if (strncmp(path, "/jobs/", 6) == 0 && strchr(path + 6, '/') == NULL &&
                strlen(path + 6) < sizeof(id)) {
         jm_job_t *j;

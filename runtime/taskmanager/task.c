@@ -23,18 +23,23 @@
 #include "task.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "../core/codec.h"
+#include "../core/fsutil.h"
 #include "../core/log.h"
 
 typedef struct in_item {
     struct in_item *next;
-    int             kind;        /* WEIR_DATA_BATCH or WEIR_DATA_EOS */
+    int             kind;        /* WEIR_DATA_BATCH, _EOS or _BARRIER */
     int             chan;        /* index into t->in */
+    int64_t         ckpt;        /* _BARRIER: its checkpoint */
     char           *data;        /* owned; payload at data + off */
     size_t          off, len;
 } in_item_t;
@@ -100,6 +105,16 @@ struct weir_task {
     weir_batch_t          **inb;         /* per head input: decode target */
     weir_state_backend_t   *state;
     weir_err_t              err;
+
+    /* checkpoints */
+    int64_t                 trigger_ckpt;   /* source: asked for (under mu) */
+    int64_t                 complete_ckpt;  /* completed everywhere (under mu) */
+    int64_t                 notified_ckpt;  /* passed to notify_complete */
+    int64_t                 done_ckpt;      /* last one this task took */
+    int64_t                 align_ckpt;     /* barrier being aligned, 0 = none */
+    bool                   *in_barrier;     /* per input channel: its barrier arrived */
+    in_item_t             **held_head;      /* per input channel: items held while */
+    in_item_t             **held_tail;      /*   aligning (exactly_once) */
 };
 
 int weir_task_vertex(const weir_task_t *t) { return t->vertex; }
@@ -236,7 +251,7 @@ chan_flush(weir_task_t *t, out_chan_t *c)
 /* Sends a small control frame [kind, job, attempt, edge, src, dst(, n)] to
  * the task manager at addr; n < 0 leaves n out. */
 static int
-send_ctl(weir_task_t *t, const char *addr, int kind, int edge, int src, int dst, int n)
+send_ctl(weir_task_t *t, const char *addr, int kind, int edge, int src, int dst, int64_t n)
 {
     weir_buf_t frame = WEIR_BUF_INIT;
     size_t hdr = weir_frame_begin(&frame);
@@ -252,7 +267,7 @@ send_ctl(weir_task_t *t, const char *addr, int kind, int edge, int src, int dst,
     msgpack_pack_int(&pk, src);
     msgpack_pack_int(&pk, dst);
     if (n >= 0)
-        msgpack_pack_int(&pk, n);
+        msgpack_pack_int64(&pk, n);
     if (weir_frame_end(&frame, hdr, WEIR_FRAME_MAX_DEFAULT) != 0) {
         weir_buf_free(&frame);
         return WEIR_ENOMEM;
@@ -275,6 +290,22 @@ chan_send_eos(weir_task_t *t, out_chan_t *c)
         return send_ctl(t, c->addr, WEIR_DATA_EOS, c->edge, t->subtask, c->dst, -1);
     }
     return 0;
+}
+
+static int
+chan_send_barrier(weir_task_t *t, out_chan_t *c, int64_t ckpt)
+{
+    if (c->local != NULL) {
+        in_item_t *it = calloc(1, sizeof(*it));
+        if (it == NULL)
+            return WEIR_ENOMEM;
+        it->kind = WEIR_DATA_BARRIER;
+        it->chan = c->local_in;
+        it->ckpt = ckpt;
+        queue_push(c->local, it);
+        return 0;
+    }
+    return send_ctl(t, c->addr, WEIR_DATA_BARRIER, c->edge, t->subtask, c->dst, ckpt);
 }
 
 /* Gives a consumed buffer's credit back to its sender. */
@@ -421,6 +452,255 @@ finish_chain(weir_task_t *t)
     return 0;
 }
 
+/* ---- checkpoints -------------------------------------------------------- */
+
+static int64_t
+mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Takes this subtask's part of checkpoint ckpt: every operator's own state
+ * and the keyed state go to <ckpt_dir>/chk-<n>/v<V>-s<S>/, then the rows
+ * staged so far and the barrier go downstream, in that order on every
+ * channel. A failure declines the checkpoint (the coordinator counts it);
+ * the barrier is forwarded anyway so that downstream does not wait. */
+static int
+take_checkpoint(weir_task_t *t, int64_t ckpt)
+{
+    char dir[PATH_MAX], file[PATH_MAX + 16];
+    weir_buf_t blobs = WEIR_BUF_INIT, one = WEIR_BUF_INIT;
+    weir_err_t err = { 0 };
+    uint64_t bytes = 0;
+    int64_t t0 = mono_us();
+    msgpack_packer pk;
+    int nsnap = 0, rc = 0;
+
+    t->done_ckpt = ckpt;
+    snprintf(dir, sizeof(dir), "%s/chk-%lld/v%d-s%d", t->job->ckpt_dir, (long long)ckpt,
+             t->vertex, t->subtask);
+    if (t->job->ckpt_dir == NULL) {
+        rc = weir_err_set(&err, WEIR_ESTATE, "no checkpoint directory");
+        goto forward;
+    }
+    if ((rc = weir_mkdir_p(dir, &err)) != 0)
+        goto forward;
+    for (int i = 0; i < t->v->nops; i++)
+        nsnap += t->ops[i].cfg->kind->snapshot != NULL;
+    msgpack_packer_init(&pk, &blobs, weir_buf_msgpack_write);
+    msgpack_pack_map(&pk, (size_t)nsnap);
+    for (int i = 0; i < t->v->nops && rc == 0; i++) {
+        weir_op_t *op = &t->ops[i];
+        const char *name = op->cfg->name;
+
+        if (op->cfg->kind->snapshot == NULL)
+            continue;
+        weir_buf_reset(&one);
+        rc = op->cfg->kind->snapshot(op, ckpt, &one, &err);
+        if (rc != 0)
+            break;
+        msgpack_pack_str(&pk, strlen(name));
+        msgpack_pack_str_body(&pk, name, strlen(name));
+        msgpack_pack_bin(&pk, one.len);
+        msgpack_pack_bin_body(&pk, one.data, one.len);
+    }
+    if (rc == 0 && nsnap > 0) {
+        snprintf(file, sizeof(file), "%s/ops", dir);
+        rc = weir_write_file_atomic(file, blobs.data, blobs.len, &err);
+        bytes += blobs.len;
+    }
+    if (rc == 0 && t->state != NULL) {
+        uint64_t kb = 0;
+        snprintf(file, sizeof(file), "%s/keyed", dir);
+        rc = weir_state_snapshot(t->state, file, &kb, &err);
+        bytes += kb;
+    }
+forward:
+    weir_buf_free(&blobs);
+    weir_buf_free(&one);
+    if (rc != 0) {
+        char msg[WEIR_ERR_MSG_MAX + 32];
+        snprintf(msg, sizeof(msg), "%s", err.msg[0] ? err.msg : weir_strerror(rc));
+        weir_log_warn("%s checkpoint %lld declined: %s", t->prefix, (long long)ckpt, msg);
+        t->env.ack(t->env.tm, t, ckpt, 0, mono_us() - t0, msg);
+    }
+    int frc = flush_all(t);
+    for (int c = 0; c < t->nout && frc == 0; c++)
+        frc = chan_send_barrier(t, &t->out[c], ckpt);
+    if (frc != 0)
+        return frc;
+    if (rc == 0)
+        t->env.ack(t->env.tm, t, ckpt, bytes, mono_us() - t0, NULL);
+    return 0;
+}
+
+/* Puts the items held while aligning back at the head of the queue, each
+ * channel's in their order. */
+static void
+release_held(weir_task_t *t)
+{
+    in_item_t *head = NULL, *tail = NULL;
+
+    for (int c = 0; c < t->nin; c++) {
+        t->in_barrier[c] = false;
+        if (t->held_head[c] == NULL)
+            continue;
+        if (tail == NULL)
+            head = t->held_head[c];
+        else
+            tail->next = t->held_head[c];
+        tail = t->held_tail[c];
+        t->held_head[c] = t->held_tail[c] = NULL;
+    }
+    t->align_ckpt = 0;
+    if (head == NULL)
+        return;
+    pthread_mutex_lock(&t->mu);
+    tail->next = t->q_head;
+    t->q_head = head;
+    if (t->q_tail == NULL)
+        t->q_tail = tail;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Completes the alignment once every open input channel delivered the
+ * barrier (closed channels count as aligned). */
+static int
+maybe_aligned(weir_task_t *t)
+{
+    int rc;
+
+    if (t->align_ckpt == 0)
+        return 0;
+    for (int c = 0; c < t->nin; c++)
+        if (!t->in[c].eos && !t->in_barrier[c])
+            return 0;
+    rc = take_checkpoint(t, t->align_ckpt);
+    release_held(t);
+    return rc;
+}
+
+static int
+on_barrier(weir_task_t *t, int chan, int64_t ckpt)
+{
+    if (ckpt <= t->done_ckpt || ckpt < t->align_ckpt)
+        return 0;                            /* stale: a later one is under way */
+    if (ckpt > t->align_ckpt) {
+        if (t->align_ckpt != 0) {
+            weir_log_warn("%s checkpoint %lld abandoned for %lld", t->prefix,
+                          (long long)t->align_ckpt, (long long)ckpt);
+            release_held(t);
+        }
+        t->align_ckpt = ckpt;
+    }
+    t->in_barrier[chan] = true;
+    return maybe_aligned(t);
+}
+
+/* Passes a completed checkpoint to the operators (task thread). */
+static int
+run_notify(weir_task_t *t)
+{
+    int64_t n;
+
+    pthread_mutex_lock(&t->mu);
+    n = t->complete_ckpt;
+    pthread_mutex_unlock(&t->mu);
+    if (n <= t->notified_ckpt)
+        return 0;
+    t->notified_ckpt = n;
+    for (int i = 0; i < t->v->nops; i++) {
+        weir_op_t *op = &t->ops[i];
+        if (op->cfg->kind->notify_complete == NULL)
+            continue;
+        int rc = op->cfg->kind->notify_complete(op, n, &t->err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Hands each operator its blobs from the restored checkpoint. */
+static int
+restore_ops(weir_task_t *t)
+{
+    const weir_restore_meta_t *m = t->job->restore;
+    int rc = 0;
+
+    if (m == NULL)
+        return 0;
+    for (int i = 0; i < t->v->nops && rc == 0; i++) {
+        weir_op_t *op = &t->ops[i];
+        const char *name = op->cfg->name;
+        int k, oldv, oldp;
+        weir_buf_t *files = NULL;
+        msgpack_unpacked *un = NULL;
+        weir_op_blob_t *blobs = NULL;
+        int nblobs = 0;
+
+        if (op->cfg->kind->restore == NULL)
+            continue;
+        for (k = 0; k < m->nnodes && strcmp(m->node[k], name) != 0; k++)
+            ;
+        if (k == m->nnodes) {
+            rc = op->cfg->kind->restore(op, t->job->restore_ckpt, 0, NULL, 0, &t->err);
+            continue;
+        }
+        oldv = m->vertex[k];
+        oldp = m->parallelism[k];
+        files = calloc((size_t)oldp, sizeof(*files));
+        un = calloc((size_t)oldp, sizeof(*un));
+        blobs = calloc((size_t)oldp, sizeof(*blobs));
+        if (files == NULL || un == NULL || blobs == NULL) {
+            rc = weir_err_set(&t->err, WEIR_ENOMEM, "out of memory");
+            goto next;
+        }
+        for (int s = 0; s < oldp; s++) {
+            char path[PATH_MAX];
+            size_t off = 0;
+            weir_err_t e = { 0 };
+
+            msgpack_unpacked_init(&un[s]);
+            snprintf(path, sizeof(path), "%s/v%d-s%d/ops", t->job->restore_dir, oldv, s);
+            if (weir_read_file(path, &files[s], &e) != 0)
+                continue;                    /* that subtask saved nothing */
+            if (msgpack_unpack_next(&un[s], files[s].data, files[s].len, &off) !=
+                    MSGPACK_UNPACK_SUCCESS || un[s].data.type != MSGPACK_OBJECT_MAP) {
+                rc = weir_err_set(&t->err, WEIR_EPARSE, "%s: corrupt operator state '%s'",
+                                  t->prefix, path);
+                break;
+            }
+            for (uint32_t e2 = 0; e2 < un[s].data.via.map.size; e2++) {
+                const msgpack_object_kv *kv = &un[s].data.via.map.ptr[e2];
+                if (kv->key.type == MSGPACK_OBJECT_STR && kv->val.type == MSGPACK_OBJECT_BIN &&
+                    kv->key.via.str.size == strlen(name) &&
+                    memcmp(kv->key.via.str.ptr, name, strlen(name)) == 0) {
+                    blobs[nblobs].subtask = s;
+                    blobs[nblobs].data = kv->val.via.bin.ptr;
+                    blobs[nblobs].len = kv->val.via.bin.size;
+                    nblobs++;
+                }
+            }
+        }
+        if (rc == 0)
+            rc = op->cfg->kind->restore(op, t->job->restore_ckpt, oldp, blobs, nblobs, &t->err);
+        if (rc == 0)
+            weir_log_info("%s restored '%s' from checkpoint %lld (%d of %d old subtask(s))",
+                          t->prefix, name, (long long)t->job->restore_ckpt, nblobs, oldp);
+next:
+        for (int s = 0; files != NULL && s < oldp; s++) {
+            weir_buf_free(&files[s]);
+            msgpack_unpacked_destroy(&un[s]);
+        }
+        free(files);
+        free(un);
+        free(blobs);
+    }
+    return rc;
+}
+
 /* ---- the thread --------------------------------------------------------- */
 
 static int
@@ -431,8 +711,15 @@ run_source(weir_task_t *t)
     int rc = 0;
 
     while (!t->canceled) {
-        int64_t idle = 0;
+        int64_t idle = 0, trig;
 
+        pthread_mutex_lock(&t->mu);
+        trig = t->trigger_ckpt;
+        pthread_mutex_unlock(&t->mu);
+        if (trig > t->done_ckpt && (rc = take_checkpoint(t, trig)) != 0)
+            return rc;
+        if ((rc = run_notify(t)) != 0)
+            return rc;
         weir_batch_clear(out);
         rc = src->cfg->kind->poll(src, out, WEIR_BATCH_ROWS, &idle, &t->err);
         if (rc != 0 && rc != WEIR_EOS)
@@ -451,7 +738,8 @@ run_source(weir_task_t *t)
         }
         if (idle > 0 && out->nrows == 0) {
             pthread_mutex_lock(&t->mu);
-            if (!t->canceled)
+            if (!t->canceled && t->trigger_ckpt <= t->done_ckpt &&
+                t->complete_ckpt <= t->notified_ckpt)
                 timed_wait(t, idle < 200000 ? idle : 200000);
             pthread_mutex_unlock(&t->mu);
         }
@@ -462,11 +750,14 @@ run_source(weir_task_t *t)
 static int
 run_inputs(weir_task_t *t)
 {
+    bool exactly_once = t->job->plan->ckpt.exactly_once;
     int rc;
 
     while (!t->canceled) {
         in_item_t *it;
 
+        if ((rc = run_notify(t)) != 0)
+            return rc;
         pthread_mutex_lock(&t->mu);
         if (t->q_head == NULL) {
             pthread_mutex_unlock(&t->mu);
@@ -474,13 +765,15 @@ run_inputs(weir_task_t *t)
             if ((rc = flush_all(t)) != 0)
                 return rc;
             pthread_mutex_lock(&t->mu);
-            while (t->q_head == NULL && !t->canceled)
+            while (t->q_head == NULL && !t->canceled && t->complete_ckpt <= t->notified_ckpt)
                 timed_wait(t, 200000);
         }
         it = t->q_head;
         if (it == NULL || t->canceled) {
             pthread_mutex_unlock(&t->mu);
-            break;
+            if (t->canceled)
+                break;
+            continue;                        /* woken for a notification */
         }
         t->q_head = it->next;
         if (t->q_head == NULL)
@@ -488,11 +781,32 @@ run_inputs(weir_task_t *t)
         pthread_mutex_unlock(&t->mu);
 
         in_chan_t *ic = &t->in[it->chan];
+        if (exactly_once && t->align_ckpt != 0 && t->in_barrier[it->chan]) {
+            /* this channel is past the barrier: hold its items until every
+             * other channel reaches it too (aligned checkpoint) */
+            it->next = NULL;
+            if (t->held_tail[it->chan] != NULL)
+                t->held_tail[it->chan]->next = it;
+            else
+                t->held_head[it->chan] = it;
+            t->held_tail[it->chan] = it;
+            continue;
+        }
+        if (it->kind == WEIR_DATA_BARRIER) {
+            int64_t ckpt = it->ckpt;
+            free(it);
+            if ((rc = on_barrier(t, (int)(ic - t->in), ckpt)) != 0)
+                return rc;
+            continue;
+        }
         if (it->kind == WEIR_DATA_EOS) {
             free(it);
             if (!ic->eos) {
                 ic->eos = true;
-                if (--t->in_open == 0)
+                t->in_open--;
+                if ((rc = maybe_aligned(t)) != 0)
+                    return rc;
+                if (t->in_open == 0)
                     return finish_chain(t);
             }
             continue;
@@ -523,6 +837,8 @@ task_main(void *arg)
         if (op->cfg->kind->open != NULL && (rc = op->cfg->kind->open(op, &t->err)) != 0)
             break;
     }
+    if (rc == 0)
+        rc = restore_ops(t);
     if (rc == 0) {
         t->env.report(t->env.tm, t, WEIR_TASK_RUNNING, NULL);
         rc = t->v->in_edges == NULL ? run_source(t) : run_inputs(t);
@@ -548,6 +864,53 @@ task_main(void *arg)
 }
 
 /* ---- set-up ------------------------------------------------------------- */
+
+/* The keyed-state snapshot directories of the restored checkpoint whose
+ * key groups overlap this subtask's: one at the same parallelism, several
+ * after rescaling. */
+static int
+keyed_restore_dirs(weir_task_t *t, char ***out, int *n, weir_err_t *err)
+{
+    const weir_restore_meta_t *m = t->job->restore;
+    const char *head = t->v->ops[0]->name;
+    char **dirs;
+    int k, oldv, oldp;
+
+    *out = NULL;
+    *n = 0;
+    for (k = 0; k < m->nnodes && strcmp(m->node[k], head) != 0; k++)
+        ;
+    if (k == m->nnodes)
+        return 0;                            /* a new operator: starts empty */
+    if (m->max_parallelism != t->ctx.max_parallelism)
+        return weir_err_set(err, WEIR_EINVAL, "the checkpoint was taken with max_parallelism %d, "
+                            "the job has %d: keyed state cannot be redistributed",
+                            m->max_parallelism, t->ctx.max_parallelism);
+    oldv = m->vertex[k];
+    oldp = m->parallelism[k];
+    dirs = calloc((size_t)oldp, sizeof(*dirs));
+    if (dirs == NULL)
+        return WEIR_ENOMEM;
+    for (int s = 0; s < oldp; s++) {
+        int f = weir_key_group_first(s, oldp, m->max_parallelism);
+        int l = weir_key_group_last(s, oldp, m->max_parallelism);
+        char path[PATH_MAX];
+        struct stat st;
+
+        if (l < t->ctx.kg_first || f > t->ctx.kg_last)
+            continue;
+        snprintf(path, sizeof(path), "%s/v%d-s%d/keyed", t->job->restore_dir, oldv, s);
+        if (stat(path, &st) != 0)
+            continue;
+        if ((dirs[*n] = strdup(path)) == NULL) {
+            weir_str_list_free(dirs, *n);
+            return WEIR_ENOMEM;
+        }
+        (*n)++;
+    }
+    *out = dirs;
+    return 0;
+}
 
 int
 weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_env_t *env,
@@ -582,8 +945,13 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->ops = calloc((size_t)v->nops, sizeof(*t->ops));
     t->outb = calloc((size_t)v->nops, sizeof(*t->outb));
     t->inb = calloc(WEIR_MAX_INPUTS, sizeof(*t->inb));
-    if (!t->in || !t->out || !t->edges_out || !t->ops || !t->outb || !t->inb)
+    t->in_barrier = calloc((size_t)t->nin + 1, sizeof(*t->in_barrier));
+    t->held_head = calloc((size_t)t->nin + 1, sizeof(*t->held_head));
+    t->held_tail = calloc((size_t)t->nin + 1, sizeof(*t->held_tail));
+    if (!t->in || !t->out || !t->edges_out || !t->ops || !t->outb || !t->inb ||
+        !t->in_barrier || !t->held_head || !t->held_tail)
         goto fail;
+    t->done_ckpt = t->notified_ckpt = t->complete_ckpt = t->trigger_ckpt = job->restore_ckpt;
 
     int k = 0;
     for (int e = 0; e < v->nin; e++) {
@@ -640,23 +1008,46 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->ctx.kg_first = weir_key_group_first(subtask, v->parallelism, p->max_parallelism);
     t->ctx.kg_last = weir_key_group_last(subtask, v->parallelism, p->max_parallelism);
     t->ctx.canceled = &t->canceled;
+    t->ctx.checkpoint_interval_us = p->ckpt.interval_us;
+    t->ctx.exactly_once = p->ckpt.exactly_once;
+    t->ctx.attempt = job->attempt;
     if (v->keyed) {
+        char **dirs = NULL;
+        int ndirs = 0;
+
+        if (job->restore != NULL &&
+            (rc = keyed_restore_dirs(t, &dirs, &ndirs, err)) != 0) {
+            weir_task_destroy(t);
+            return rc;
+        }
         if (p->state_in_memory) {
             rc = weir_state_backend_memory(t->ctx.kg_first, t->ctx.kg_last, &t->state);
+            if (rc == 0 && ndirs > 0)
+                rc = weir_state_restore(t->state, (const char *const *)dirs, ndirs, err);
         } else {
             /* one RocksDB instance per keyed subtask attempt, like Flink's
              * one per keyed operator subtask: isolated, dropped as a whole */
             char dir[1024];
             snprintf(dir, sizeof(dir), "%s/%s/v%d-%d-a%d", job->state_dir, job->id, vertex,
                      subtask, job->attempt);
-            rc = weir_state_backend_rocksdb(dir, t->ctx.kg_first, t->ctx.kg_last, &t->state, err);
-            if (rc != 0) {
-                weir_task_destroy(t);
-                return rc;
-            }
+            if (ndirs > 0)
+                rc = weir_state_backend_rocksdb_restore(dir, t->ctx.kg_first, t->ctx.kg_last,
+                                                        (const char *const *)dirs, ndirs,
+                                                        &t->state, err);
+            else
+                rc = weir_state_backend_rocksdb(dir, t->ctx.kg_first, t->ctx.kg_last,
+                                                &t->state, err);
         }
-        if (rc != 0)
-            goto fail;
+        if (rc == 0 && job->restore != NULL)
+            weir_log_info("%s restored keyed state of checkpoint %lld from %d snapshot(s)",
+                          t->prefix, (long long)job->restore_ckpt, ndirs);
+        weir_str_list_free(dirs, ndirs);
+        if (rc != 0) {
+            if (err != NULL && err->msg[0] == '\0')
+                weir_err_set(err, rc, "cannot create the keyed state: %s", weir_strerror(rc));
+            weir_task_destroy(t);
+            return rc;
+        }
         t->ctx.state = t->state;
     }
     for (int o = 0; o < v->nops; o++) {
@@ -734,13 +1125,22 @@ weir_task_destroy(weir_task_t *t)
         free(it->data);
         free(it);
     }
+    for (int c = 0; t->held_head != NULL && c < t->nin; c++)
+        for (it = t->held_head[c]; it != NULL; it = next) {
+            next = it->next;
+            free(it->data);
+            free(it);
+        }
+    free(t->held_head);
+    free(t->held_tail);
+    free(t->in_barrier);
     for (int i = 0; i < t->nout && t->out; i++)
         weir_buf_free(&t->out[i].buf);
     for (int o = 0; t->outb && o < t->v->nops; o++)
         weir_batch_destroy(t->outb[o]);
     for (int i = 0; t->inb && i < WEIR_MAX_INPUTS; i++)
         weir_batch_destroy(t->inb[i]);
-    /* no checkpoints yet: a task's state ends with it */
+    /* the working state ends with the task; what survives is in checkpoints */
     if (t->state != NULL)
         weir_state_backend_drop(t->state);
     free(t->in);
@@ -814,4 +1214,116 @@ weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n)
         }
     }
     pthread_mutex_unlock(&t->mu);
+}
+
+void
+weir_task_deliver_barrier(weir_task_t *t, int edge, int src, int64_t ckpt)
+{
+    int c = find_in(t, edge, src);
+    in_item_t *it;
+
+    if (c < 0 || (it = calloc(1, sizeof(*it))) == NULL)
+        return;
+    it->kind = WEIR_DATA_BARRIER;
+    it->chan = c;
+    it->ckpt = ckpt;
+    queue_push(t, it);
+}
+
+bool
+weir_task_is_source(const weir_task_t *t)
+{
+    return t->v->nin == 0;
+}
+
+void
+weir_task_trigger(weir_task_t *t, int64_t ckpt)
+{
+    if (!weir_task_is_source(t))
+        return;
+    pthread_mutex_lock(&t->mu);
+    if (ckpt > t->trigger_ckpt)
+        t->trigger_ckpt = ckpt;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->mu);
+}
+
+void
+weir_task_notify(weir_task_t *t, int64_t ckpt)
+{
+    pthread_mutex_lock(&t->mu);
+    if (ckpt > t->complete_ckpt)
+        t->complete_ckpt = ckpt;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- restore metadata ------------------------------------------------------ */
+
+void
+weir_restore_meta_free(weir_restore_meta_t *m)
+{
+    if (m == NULL)
+        return;
+    for (int i = 0; i < m->nnodes; i++)
+        free(m->node[i]);
+    free(m->node);
+    free(m->vertex);
+    free(m->parallelism);
+    free(m);
+}
+
+int
+weir_restore_meta_load(const char *chk_dir, weir_restore_meta_t **out, weir_err_t *err)
+{
+    char path[PATH_MAX];
+    json_error_t je;
+    json_t *root, *vertices, *v;
+    weir_restore_meta_t *m;
+    size_t vi;
+    int n = 0;
+
+    *out = NULL;
+    snprintf(path, sizeof(path), "%s/_metadata", chk_dir);
+    root = json_load_file(path, 0, &je);
+    if (root == NULL)
+        return weir_err_set(err, WEIR_EIO, "cannot read checkpoint metadata '%s': %s", path,
+                            je.text);
+    vertices = json_object_get(root, "vertices");
+    if (!json_is_array(vertices)) {
+        json_decref(root);
+        return weir_err_set(err, WEIR_EPARSE, "checkpoint metadata '%s' has no vertices", path);
+    }
+    json_array_foreach(vertices, vi, v)
+        n += (int)json_array_size(json_object_get(v, "ops"));
+    m = calloc(1, sizeof(*m));
+    if (m == NULL || (m->node = calloc((size_t)n + 1, sizeof(char *))) == NULL ||
+        (m->vertex = calloc((size_t)n + 1, sizeof(int))) == NULL ||
+        (m->parallelism = calloc((size_t)n + 1, sizeof(int))) == NULL) {
+        weir_restore_meta_free(m);
+        json_decref(root);
+        return WEIR_ENOMEM;
+    }
+    m->max_parallelism = (int)json_integer_value(json_object_get(root, "max_parallelism"));
+    json_array_foreach(vertices, vi, v) {
+        json_t *ops = json_object_get(v, "ops"), *o;
+        size_t oi;
+        json_array_foreach(ops, oi, o) {
+            if (!json_is_string(o))
+                continue;
+            m->node[m->nnodes] = strdup(json_string_value(o));
+            m->vertex[m->nnodes] = (int)json_integer_value(json_object_get(v, "id"));
+            m->parallelism[m->nnodes] = (int)json_integer_value(json_object_get(v, "parallelism"));
+            if (m->node[m->nnodes] == NULL || m->parallelism[m->nnodes] < 1) {
+                weir_restore_meta_free(m);
+                json_decref(root);
+                return weir_err_set(err, WEIR_EPARSE, "checkpoint metadata '%s' is malformed",
+                                    path);
+            }
+            m->nnodes++;
+        }
+    }
+    json_decref(root);
+    *out = m;
+    return 0;
 }

@@ -34,6 +34,7 @@ enum {
     WEIR_DATA_BATCH  = 0,   /* [0, job, attempt, edge, src, dst, bin payload] */
     WEIR_DATA_EOS    = 1,   /* [1, job, attempt, edge, src, dst] */
     WEIR_DATA_CREDIT = 2,   /* [2, job, attempt, edge, src, dst, n] */
+    WEIR_DATA_BARRIER = 3,  /* [3, job, attempt, edge, src, dst, checkpoint] */
 };
 
 typedef struct weir_task weir_task_t;
@@ -46,6 +47,10 @@ typedef struct weir_task_env {
     void (*send)(void *tm, const char *addr, weir_buf_t *frame);
     /* The task reached a new state; err may be NULL. Thread-safe. */
     void (*report)(void *tm, weir_task_t *t, weir_task_state_t s, const char *err);
+    /* The task took its part of checkpoint ckpt (err NULL; bytes written
+     * and the time it took), or declined it (err set). Thread-safe. */
+    void (*ack)(void *tm, weir_task_t *t, int64_t ckpt, uint64_t bytes, int64_t sync_us,
+                const char *err);
     void *tm;
 } weir_task_env_t;
 
@@ -62,7 +67,25 @@ struct weir_tm_job {
     const char    *state_dir;     /* keyed state lives under here (RocksDB) */
     int            credits;       /* initial credits per channel */
     size_t         buffer_bytes;  /* flush threshold per channel */
+    char          *ckpt_dir;      /* <checkpoints>/<job id>: chk-<n>/v<V>-s<S>/ (owned) */
+    char          *restore_dir;   /* the checkpoint to start from, or NULL (owned) */
+    int64_t        restore_ckpt;
+    struct weir_restore_meta *restore; /* its metadata, parsed at deploy (owned) */
 };
+
+/* What a task needs to know about the checkpoint it restores from: per
+ * job file node (operator), the vertex it was in and that vertex's
+ * parallelism then. Parsed from the checkpoint's _metadata file. */
+typedef struct weir_restore_meta {
+    int    nnodes;
+    char **node;                  /* node names */
+    int   *vertex;                /* old vertex index of node i */
+    int   *parallelism;           /* old parallelism of that vertex */
+    int    max_parallelism;
+} weir_restore_meta_t;
+
+int  weir_restore_meta_load(const char *chk_dir, weir_restore_meta_t **out, weir_err_t *err);
+void weir_restore_meta_free(weir_restore_meta_t *m);
 
 /* Creates the task for (vertex, subtask) of job; does not start it. */
 int  weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_env_t *env,
@@ -83,6 +106,14 @@ weir_tm_job_t *weir_task_job(const weir_task_t *t);
 void weir_task_deliver_batch(weir_task_t *t, int edge, int src, const char *payload, size_t len);
 void weir_task_deliver_eos(weir_task_t *t, int edge, int src);
 void weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n);
+void weir_task_deliver_barrier(weir_task_t *t, int edge, int src, int64_t ckpt);
+
+/* Checkpoints, from the task manager's loop. trigger: a source task takes
+ * checkpoint ckpt and emits its barrier (others ignore it). notify: ckpt
+ * completed everywhere; the task tells its operators. */
+void weir_task_trigger(weir_task_t *t, int64_t ckpt);
+void weir_task_notify(weir_task_t *t, int64_t ckpt);
+bool weir_task_is_source(const weir_task_t *t);
 
 /* Finds the task of job for (vertex, subtask), or NULL. */
 weir_task_t *weir_tm_job_find(const weir_tm_job_t *job, int vertex, int subtask);

@@ -127,7 +127,29 @@ task_report(void *arg, weir_task_t *task, weir_task_state_t s, const char *err)
         weir_buf_free(&m.buf);
 }
 
-static const weir_task_env_t task_env = { task_send, task_report, &tm };
+static void
+task_ack(void *arg, weir_task_t *task, int64_t ckpt, uint64_t bytes, int64_t sync_us,
+         const char *err)
+{
+    weir_tm_job_t *job = weir_task_job(task);
+    weir_msg_t m;
+
+    weir_msg_begin(&m, "ack", 9);
+    weir_msg_str(&m, "job", job->id);
+    weir_msg_int(&m, "attempt", job->attempt);
+    weir_msg_int(&m, "checkpoint", ckpt);
+    weir_msg_int(&m, "vertex", weir_task_vertex(task));
+    weir_msg_int(&m, "subtask", weir_task_subtask(task));
+    weir_msg_int(&m, "bytes", (int64_t)bytes);
+    weir_msg_int(&m, "sync_us", sync_us);
+    weir_msg_str(&m, "error", err);
+    if (weir_msg_end(&m) == 0)
+        outbox_push(arg, NULL, &m.buf);
+    else
+        weir_buf_free(&m.buf);
+}
+
+static const weir_task_env_t task_env = { task_send, task_report, task_ack, &tm };
 
 /* ---- peers ------------------------------------------------------------------ */
 
@@ -246,6 +268,9 @@ job_free(weir_tm_job_t *j)
     }
     free(j->addr);
     weir_plan_destroy(j->plan);
+    free(j->ckpt_dir);
+    free(j->restore_dir);
+    weir_restore_meta_free(j->restore);
     free(j);
 }
 
@@ -334,6 +359,20 @@ handle_deploy(tmgr_t *t, const msgpack_object *msg)
     j->state_dir = t->state_dir;
     j->credits = (int)weir_msg_get_int(msg, "credits", 4);
     j->buffer_bytes = (size_t)weir_msg_get_int(msg, "buffer_bytes", 32768);
+    {
+        char dir[PATH_MAX];
+        if (weir_msg_get_str(msg, "ckpt_dir", dir, sizeof(dir))[0] != '\0' &&
+            (j->ckpt_dir = strdup(dir)) == NULL)
+            goto fail;
+        if (weir_msg_get_str(msg, "restore", dir, sizeof(dir))[0] != '\0') {
+            if ((j->restore_dir = strdup(dir)) == NULL)
+                goto fail;
+            j->restore_ckpt = weir_msg_get_int(msg, "restore_ckpt", 0);
+            rc = weir_restore_meta_load(dir, &j->restore, &err);
+            if (rc != 0)
+                goto fail;
+        }
+    }
     rc = weir_plan_from_text(path[0] ? path : "<job>", text->via.str.ptr, text->via.str.size, &v,
                              (int)weir_msg_get_int(msg, "parallelism", 0), &j->plan, &err);
     if (rc != 0)
@@ -419,6 +458,25 @@ handle_start(tmgr_t *t, const msgpack_object *msg)
             task_report(t, j->tasks[i], WEIR_TASK_FAILED, "cannot start task thread");
 }
 
+/* trigger / complete: {job, attempt, checkpoint} */
+static void
+handle_checkpoint(tmgr_t *t, const msgpack_object *msg, bool complete)
+{
+    char id[WEIR_JOB_ID_LEN + 1];
+    weir_tm_job_t *j = job_find(t, weir_msg_get_str(msg, "job", id, sizeof(id)),
+                                (int)weir_msg_get_int(msg, "attempt", -1));
+    int64_t ckpt = weir_msg_get_int(msg, "checkpoint", 0);
+
+    if (j == NULL || ckpt <= 0)
+        return;
+    for (int i = 0; i < j->ntasks; i++) {
+        if (complete)
+            weir_task_notify(j->tasks[i], ckpt);
+        else
+            weir_task_trigger(j->tasks[i], ckpt);
+    }
+}
+
 static void
 handle_cancel(tmgr_t *t, const msgpack_object *msg)
 {
@@ -464,6 +522,10 @@ jm_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
         handle_start(t, &u.data);
     } else if (strcmp(type, "cancel") == 0) {
         handle_cancel(t, &u.data);
+    } else if (strcmp(type, "trigger") == 0) {
+        handle_checkpoint(t, &u.data, false);
+    } else if (strcmp(type, "complete") == 0) {
+        handle_checkpoint(t, &u.data, true);
     }
     msgpack_unpacked_destroy(&u);
 }
@@ -586,6 +648,8 @@ data_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
                                         a->via.array.ptr[6].via.bin.size);
             else if (kind == WEIR_DATA_EOS)
                 weir_task_deliver_eos(task, edge, src);
+            else if (kind == WEIR_DATA_BARRIER && a->via.array.size >= 7)
+                weir_task_deliver_barrier(task, edge, src, a->via.array.ptr[6].via.i64);
         }
     }
     msgpack_unpacked_destroy(&u);

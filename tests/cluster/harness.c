@@ -163,6 +163,9 @@ hc_read_lines(const char *dir, int *n)
     while ((de = readdir(d)) != NULL) {
         char *text, *p, *eol;
 
+        /* dot-files are a sink's in-progress files: not output yet */
+        if (de->d_name[0] == '.')
+            continue;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
@@ -396,18 +399,29 @@ check_alive(hc_cluster_t *c)
 static void
 start_jm(hc_cluster_t *c)
 {
-    char *argv[16];
+    static char ckpt[PATH_MAX], data[PATH_MAX], rpc[16], rest[16];
+    char *argv[24];
     int n = 0;
 
+    /* a restarted job manager takes the same ports, so that task managers
+     * and the test find it again */
+    snprintf(rpc, sizeof(rpc), "%d", c->rpc_port);
+    snprintf(rest, sizeof(rest), "%d", c->rest_port);
     argv[n++] = c->bin_jm;
     argv[n++] = "--host";
     argv[n++] = "127.0.0.1";
     argv[n++] = "--rpc-port";
-    argv[n++] = "0";
+    argv[n++] = rpc;
     argv[n++] = "--rest-port";
-    argv[n++] = "0";
+    argv[n++] = rest;
+    snprintf(data, sizeof(data), "%s/jm-data", c->dir);
+    argv[n++] = "--data-dir";
+    argv[n++] = data;
     argv[n++] = "--ports-file";
     argv[n++] = c->ports_file;
+    snprintf(ckpt, sizeof(ckpt), "%s/checkpoints", c->dir);
+    argv[n++] = "--checkpoint-dir";
+    argv[n++] = ckpt;
     if (c->opts.heartbeat_timeout != NULL) {
         argv[n++] = "--heartbeat-timeout";
         argv[n++] = (char *)c->opts.heartbeat_timeout;
@@ -445,6 +459,19 @@ read_ports(hc_cluster_t *c)
         hc_sleep_ms(20);
     }
     snprintf(c->rest, sizeof(c->rest), "http://127.0.0.1:%d", c->rest_port);
+}
+
+void
+hc_restart_jm(hc_cluster_t *c, int sig)
+{
+    if (c->jm_pid > 0) {
+        kill(c->jm_pid, sig);
+        waitpid(c->jm_pid, NULL, 0);
+        c->jm_pid = 0;
+    }
+    unlink(c->ports_file);
+    start_jm(c);
+    read_ports(c);          /* written once both listeners are up */
 }
 
 void

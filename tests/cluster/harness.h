@@ -101,6 +101,10 @@ int hc_teardown(void **state);
 /* Starts a new task manager with 'slots' slots; returns its index (id
  * "tm-<index+1>"). Does not wait for its registration. */
 int  hc_add_tm(hc_cluster_t *c, int slots);
+/* Stops the job manager with sig (SIGKILL: a crash) and starts it again on
+ * the same ports and data directory (--data-dir DIR/jm-data); returns once
+ * it answers REST. Task managers reconnect by themselves. */
+void hc_restart_jm(hc_cluster_t *c, int sig);
 /* (Re)starts task manager i with its id and slot count. */
 void hc_start_tm(hc_cluster_t *c, int i);
 /* Sends sig to task manager i. SIGKILL also reaps it (pid becomes 0). */
@@ -155,7 +159,8 @@ long hc_cancel(hc_cluster_t *c, const char *jid);
  * *out and *err (may be NULL) receive its stdout and stderr (new). */
 int hc_jobctl(hc_cluster_t *c, char **out, char **err, ...) __attribute__((sentinel));
 
-/* Reads every regular file of dir (a file sink's directory) and returns its
+/* Reads every regular file of dir (a file sink's directory; dot-files, the
+ * sink's in-progress files, are skipped) and returns its
  * non-empty lines, sorted (strcmp), as a new array of new strings; *n is
  * their count. Fails the test when dir cannot be read. */
 char **hc_read_lines(const char *dir, int *n);

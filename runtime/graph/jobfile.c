@@ -549,6 +549,21 @@ read_section(jobfile_int_t *ji, const char *key, weir_section_t section, weir_er
                                      "each %s must be a mapping with name and kind",
                                      section_noun(section));
         }
+        {
+            /* `when: ${VAR}`: the node exists only when the value is set
+             * and not false/no/0 (e.g. a database sink when PG_DSN is set) */
+            weir_params_t at = { .jf = jf, .node = item };
+            char *when = NULL;
+            bool on;
+
+            if ((rc = weir_params_opt_str(&at, "when", "true", &when, err)) != 0)
+                return rc;
+            on = when[0] != '\0' && strcmp(when, "false") != 0 && strcmp(when, "no") != 0 &&
+                 strcmp(when, "0") != 0;
+            free(when);
+            if (!on)
+                continue;
+        }
         if (jf->nnodes >= JOBFILE_MAX_NODES) {
             weir_params_t at = { .jf = jf, .node = item };
             return weir_params_error(&at, NULL, WEIR_E2BIG, err,

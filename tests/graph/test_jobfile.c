@@ -259,6 +259,36 @@ test_jobfile_defaults_parallelism_1_and_max_128(void **state)
     weir_jobfile_destroy(NULL);
 }
 
+/* `when:` keeps or drops a node by a variable. */
+static void
+test_jobfile_when_drops_nodes(void **state)
+{
+    static const char text[] =
+        "name: t\n"
+        "sources:\n"
+        "  - {name: src, kind: datagen}\n"
+        "sinks:\n"
+        "  - {name: a, kind: print, input: src}\n"
+        "  - {name: db, kind: print, input: src, when: \"${PG_DSN:-}\"}\n"
+        "  - {name: off, kind: print, input: src, when: false}\n";
+    weir_vars_t v = { 0 };
+    weir_jobfile_t *jf;
+
+    (void)state;
+    jf = parse(text);
+    assert_i64_equal(jf->nnodes, 2);
+    assert_int_equal(weir_jobfile_find(jf, "db"), -1);
+    assert_int_equal(weir_jobfile_find(jf, "off"), -1);
+    weir_jobfile_destroy(jf);
+    assert_int_equal(weir_vars_set(&v, "PG_DSN", "postgresql://x@127.0.0.1/db"), 0);
+    jf = parse_vars(text, &v);
+    assert_i64_equal(jf->nnodes, 3);
+    assert_true(weir_jobfile_find(jf, "db") >= 0);
+    assert_int_equal(weir_jobfile_find(jf, "off"), -1);
+    weir_jobfile_destroy(jf);
+    weir_vars_free(&v);
+}
+
 static void
 test_partition_names(void **state)
 {
@@ -1385,7 +1415,7 @@ test_params_check_keys_suggests(void **state)
     int n = 0;
     while (weir_params_common_keys[n] != NULL)
         n++;
-    assert_int_equal(n, 7);
+    assert_int_equal(n, 8);          /* name kind input inputs parallelism partition key_by when */
 }
 
 static void
@@ -1723,6 +1753,7 @@ main(void)
         cmocka_unit_test(test_params_schema_errors),
         cmocka_unit_test(test_suggest_picks_the_nearest_close_name),
         cmocka_unit_test(test_jobfile_load_reads_example_files),
+        cmocka_unit_test(test_jobfile_when_drops_nodes),
         cmocka_unit_test(test_jobfile_load_reports_missing_file),
         cmocka_unit_test(test_jobfile_rejects_nul_bytes_and_huge_texts),
     };

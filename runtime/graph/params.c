@@ -1112,10 +1112,12 @@ weir_params_check_keys(const weir_params_t *p, const char *const *allowed, weir_
     if (!weir_params_is_map(p))
         return weir_params_error(p, NULL, WEIR_ETYPE, err, "expected a mapping, not %s",
                                  node_noun(p->node));
+    /* the kind's own parameters first: on a tie, did-you-mean prefers them
+     * ('wher' is 'where' of a filter rather than the common 'when') */
+    for (int i = 0; allowed != NULL && allowed[i] != NULL && ncands < 240; i++)
+        cands[ncands++] = allowed[i];
     for (int i = 0; weir_params_common_keys[i] != NULL; i++)
         cands[ncands++] = weir_params_common_keys[i];
-    for (int i = 0; allowed != NULL && allowed[i] != NULL && ncands < 256; i++)
-        cands[ncands++] = allowed[i];
 
     while ((pair = fy_node_mapping_iterate(p->node, &iter)) != NULL) {
         struct fy_node *k = fy_node_pair_key(pair);

@@ -21,10 +21,12 @@ static const weir_op_kind_t *const kinds[] = {
     &weir_op_count,
     &weir_op_sum,
     &weir_op_join,
+    &weir_op_chaos,
     /* sinks */
     &weir_op_file_sink,
     &weir_op_print,
     &weir_op_kafka_sink,
+    &weir_op_pg_sink,
 };
 
 #define NKINDS ((int)(sizeof(kinds) / sizeof(kinds[0])))

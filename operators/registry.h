@@ -23,8 +23,10 @@ extern const weir_op_kind_t weir_op_project;
 extern const weir_op_kind_t weir_op_count;
 extern const weir_op_kind_t weir_op_sum;
 extern const weir_op_kind_t weir_op_join;
+extern const weir_op_kind_t weir_op_chaos;
 extern const weir_op_kind_t weir_op_kafka_source;
 extern const weir_op_kind_t weir_op_kafka_sink;
+extern const weir_op_kind_t weir_op_pg_sink;
 
 /* The kind named name that may appear in role (WEIR_ROLE_* bits; any of
  * them), or NULL. */

@@ -64,6 +64,19 @@ typedef struct weir_op_config {
     void                 *conf;            /* freed with kind->conf_free */
 } weir_op_config_t;
 
+/* Figures an operator may report (the runtime counts records and bytes
+ * itself). Written by the task thread with relaxed atomics, read by the
+ * task manager's loop for heartbeats. */
+typedef struct weir_op_metrics {
+    uint64_t dead_lettered;     /* numRecordsDeadLettered */
+    int64_t  pending_records;   /* sources: records behind the end (lag); -1 unknown */
+} weir_op_metrics_t;
+
+static inline void weir_metric_add(uint64_t *m, uint64_t n)
+{ __atomic_add_fetch(m, n, __ATOMIC_RELAXED); }
+static inline void weir_metric_set(int64_t *m, int64_t v)
+{ __atomic_store_n(m, v, __ATOMIC_RELAXED); }
+
 /* What the task runtime gives an operator instance. Borrowed. */
 typedef struct weir_op_ctx {
     const char           *job_id;
@@ -78,6 +91,7 @@ typedef struct weir_op_ctx {
     int64_t               checkpoint_interval_us; /* 0: the job takes no checkpoints */
     bool                  exactly_once;    /* checkpoint mode exactly_once */
     int                   attempt;         /* the job's attempt (restarts) */
+    weir_op_metrics_t    *metrics;         /* the subtask's; never NULL at run time */
 } weir_op_ctx_t;
 
 /* One operator snapshot of one subtask, as restore() receives it. */

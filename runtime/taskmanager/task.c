@@ -115,6 +115,14 @@ struct weir_task {
     bool                   *in_barrier;     /* per input channel: its barrier arrived */
     in_item_t             **held_head;      /* per input channel: items held while */
     in_item_t             **held_tail;      /*   aligning (exactly_once) */
+
+    /* metrics: written by the task thread (relaxed atomics), read by the
+     * task manager's loop */
+    weir_op_metrics_t       opm;
+    uint64_t                m_rin, m_rout, m_bin, m_bout;
+    uint64_t                m_busy_start;   /* monotonic us when the task started */
+    uint64_t                m_idle, m_bp;   /* us waiting for input / for credits */
+    uint64_t               *m_op_in, *m_op_out;
 };
 
 int weir_task_vertex(const weir_task_t *t) { return t->vertex; }
@@ -130,6 +138,14 @@ weir_tm_job_find(const weir_tm_job_t *job, int vertex, int subtask)
             job->tasks[i]->subtask == subtask)
             return job->tasks[i];
     return NULL;
+}
+
+static uint64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* ---- channel buffers ---------------------------------------------------- */
@@ -212,8 +228,12 @@ chan_flush(weir_task_t *t, out_chan_t *c)
     if (c->rows == 0)
         return 0;
     pthread_mutex_lock(&t->mu);
-    while (c->credits == 0 && !t->canceled)
-        timed_wait(t, 100000);
+    if (c->credits == 0 && !t->canceled) {
+        uint64_t w0 = now_us();
+        while (c->credits == 0 && !t->canceled)
+            timed_wait(t, 100000);
+        weir_metric_add(&t->m_bp, now_us() - w0);
+    }
     if (t->canceled) {
         pthread_mutex_unlock(&t->mu);
         return WEIR_ECANCELED;
@@ -228,6 +248,7 @@ chan_flush(weir_task_t *t, out_chan_t *c)
     put_u32(c->buf.data + c->payload_off + 10, 0xce, (uint32_t)c->nfields);
     weir_frame_put_len(c->buf.data, (uint32_t)(c->buf.len - WEIR_FRAME_HDR));
 
+    weir_metric_add(&t->m_bout, plen);
     frame = c->buf;
     memset(&c->buf, 0, sizeof(c->buf));
     if (c->local != NULL) {
@@ -346,6 +367,7 @@ emit(weir_task_t *t, const weir_batch_t *b)
 {
     int rc;
 
+    weir_metric_add(&t->m_rout, (uint64_t)b->nrows);
     for (int e = 0; e < t->nedges_out; e++) {
         out_edge_t *oe = &t->edges_out[e];
         const weir_plan_edge_t *pe = oe->pe;
@@ -412,8 +434,10 @@ run_chain(weir_task_t *t, int from, int input, const weir_batch_t *b)
         rc = op->cfg->kind->process(op, i == from ? input : 0, cur, out, &t->err);
         if (rc != 0)
             return rc;
+        weir_metric_add(&t->m_op_in[i], (uint64_t)cur->nrows);
         if (out == NULL)
             return 0;                    /* a sink ends the chain */
+        weir_metric_add(&t->m_op_out[i], (uint64_t)out->nrows);
         cur = out;
         input = 0;
     }
@@ -725,6 +749,7 @@ run_source(weir_task_t *t)
         if (rc != 0 && rc != WEIR_EOS)
             return rc;
         if (out->nrows > 0) {
+            weir_metric_add(&t->m_op_out[0], (uint64_t)out->nrows);
             int rc2 = t->v->nops > 1 ? run_chain(t, 1, 0, out) : emit(t, out);
             if (rc2 != 0)
                 return rc2;
@@ -739,8 +764,11 @@ run_source(weir_task_t *t)
         if (idle > 0 && out->nrows == 0) {
             pthread_mutex_lock(&t->mu);
             if (!t->canceled && t->trigger_ckpt <= t->done_ckpt &&
-                t->complete_ckpt <= t->notified_ckpt)
+                t->complete_ckpt <= t->notified_ckpt) {
+                uint64_t w0 = now_us();
                 timed_wait(t, idle < 200000 ? idle : 200000);
+                weir_metric_add(&t->m_idle, now_us() - w0);
+            }
             pthread_mutex_unlock(&t->mu);
         }
     }
@@ -765,8 +793,10 @@ run_inputs(weir_task_t *t)
             if ((rc = flush_all(t)) != 0)
                 return rc;
             pthread_mutex_lock(&t->mu);
+            uint64_t w0 = now_us();
             while (t->q_head == NULL && !t->canceled && t->complete_ckpt <= t->notified_ckpt)
                 timed_wait(t, 200000);
+            weir_metric_add(&t->m_idle, now_us() - w0);
         }
         it = t->q_head;
         if (it == NULL || t->canceled) {
@@ -813,7 +843,10 @@ run_inputs(weir_task_t *t)
         }
         weir_batch_t *b = t->inb[ic->input];
         weir_batch_clear(b);
+        weir_metric_add(&t->m_bin, it->len);
         rc = weir_codec_decode_rows(it->data + it->off, it->len, b, &t->err);
+        if (rc == 0)
+            weir_metric_add(&t->m_rin, (uint64_t)b->nrows);
         free(it->data);
         free(it);
         return_credit(t, ic);
@@ -945,11 +978,14 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->ops = calloc((size_t)v->nops, sizeof(*t->ops));
     t->outb = calloc((size_t)v->nops, sizeof(*t->outb));
     t->inb = calloc(WEIR_MAX_INPUTS, sizeof(*t->inb));
+    t->m_op_in = calloc((size_t)v->nops, sizeof(uint64_t));
+    t->m_op_out = calloc((size_t)v->nops, sizeof(uint64_t));
+    t->opm.pending_records = -1;
     t->in_barrier = calloc((size_t)t->nin + 1, sizeof(*t->in_barrier));
     t->held_head = calloc((size_t)t->nin + 1, sizeof(*t->held_head));
     t->held_tail = calloc((size_t)t->nin + 1, sizeof(*t->held_tail));
     if (!t->in || !t->out || !t->edges_out || !t->ops || !t->outb || !t->inb ||
-        !t->in_barrier || !t->held_head || !t->held_tail)
+        !t->in_barrier || !t->held_head || !t->held_tail || !t->m_op_in || !t->m_op_out)
         goto fail;
     t->done_ckpt = t->notified_ckpt = t->complete_ckpt = t->trigger_ckpt = job->restore_ckpt;
 
@@ -1011,6 +1047,7 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->ctx.checkpoint_interval_us = p->ckpt.interval_us;
     t->ctx.exactly_once = p->ckpt.exactly_once;
     t->ctx.attempt = job->attempt;
+    t->ctx.metrics = &t->opm;
     if (v->keyed) {
         char **dirs = NULL;
         int ndirs = 0;
@@ -1091,6 +1128,7 @@ weir_task_link(weir_task_t *t, weir_err_t *err)
 int
 weir_task_start(weir_task_t *t)
 {
+    t->m_busy_start = now_us();
     if (pthread_create(&t->thread, NULL, task_main, t) != 0)
         return WEIR_ENOMEM;
     t->started = true;
@@ -1134,6 +1172,8 @@ weir_task_destroy(weir_task_t *t)
     free(t->held_head);
     free(t->held_tail);
     free(t->in_barrier);
+    free(t->m_op_in);
+    free(t->m_op_out);
     for (int i = 0; i < t->nout && t->out; i++)
         weir_buf_free(&t->out[i].buf);
     for (int o = 0; t->outb && o < t->v->nops; o++)
@@ -1326,4 +1366,31 @@ weir_restore_meta_load(const char *chk_dir, weir_restore_meta_t **out, weir_err_
     json_decref(root);
     *out = m;
     return 0;
+}
+
+void
+weir_task_stats(const weir_task_t *t, weir_task_stats_t *o)
+{
+    uint64_t wall = t->m_busy_start ? now_us() - t->m_busy_start : 0;
+    uint64_t waits;
+
+    memset(o, 0, sizeof(*o));
+    o->records_in = __atomic_load_n(&t->m_rin, __ATOMIC_RELAXED);
+    o->records_out = __atomic_load_n(&t->m_rout, __ATOMIC_RELAXED);
+    o->bytes_in = __atomic_load_n(&t->m_bin, __ATOMIC_RELAXED);
+    o->bytes_out = __atomic_load_n(&t->m_bout, __ATOMIC_RELAXED);
+    o->idle_us = __atomic_load_n(&t->m_idle, __ATOMIC_RELAXED);
+    o->backpressured_us = __atomic_load_n(&t->m_bp, __ATOMIC_RELAXED);
+    waits = o->idle_us + o->backpressured_us;
+    o->busy_us = wall > waits ? wall - waits : 0;
+    o->dead_lettered = __atomic_load_n(&t->opm.dead_lettered, __ATOMIC_RELAXED);
+    o->pending_records = __atomic_load_n(&t->opm.pending_records, __ATOMIC_RELAXED);
+    o->nops = t->v->nops < 16 ? t->v->nops : 16;
+    for (int i = 0; i < o->nops; i++) {
+        o->op_in[i] = __atomic_load_n(&t->m_op_in[i], __ATOMIC_RELAXED);
+        o->op_out[i] = __atomic_load_n(&t->m_op_out[i], __ATOMIC_RELAXED);
+    }
+    /* a source's records come from its first operator */
+    if (t->v->nin == 0)
+        o->records_in = 0;
 }

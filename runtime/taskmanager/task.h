@@ -115,6 +115,19 @@ void weir_task_trigger(weir_task_t *t, int64_t ckpt);
 void weir_task_notify(weir_task_t *t, int64_t ckpt);
 bool weir_task_is_source(const weir_task_t *t);
 
+/* A task's counters, as the task manager reports them in heartbeats. */
+typedef struct weir_task_stats {
+    uint64_t records_in, records_out;     /* task-level: decoded / emitted */
+    uint64_t bytes_in, bytes_out;         /* frame payload bytes */
+    uint64_t busy_us, idle_us, backpressured_us;
+    uint64_t dead_lettered;
+    int64_t  pending_records;
+    int      nops;
+    uint64_t op_in[16], op_out[16];       /* per chained operator (first 16) */
+} weir_task_stats_t;
+
+void weir_task_stats(const weir_task_t *t, weir_task_stats_t *out);
+
 /* Finds the task of job for (vertex, subtask), or NULL. */
 weir_task_t *weir_tm_job_find(const weir_tm_job_t *job, int vertex, int subtask);
 

@@ -123,6 +123,7 @@ typedef struct kafka_source {
     int64_t             last_commit_us;
     bool                dirty;      /* offsets moved since the last commit */
     bool                assigned;   /* rd_kafka_assign done (at the first poll) */
+    bool                reassign;   /* after an offset reset: assign again */
     /* checkpoints: offsets snapshotted, committed when their checkpoint completes */
     struct { int64_t ckpt; int64_t *next; } snaps[8];
     int                 nsnaps;
@@ -136,6 +137,8 @@ typedef struct kafka_source {
     uint64_t            records;
     uint64_t            dead_lettered;
     uint64_t            skipped_out_of_range;
+    bool                records_ok;  /* reached its end (bounded) without an error */
+    int64_t             last_lag_us;
 } kafka_source_t;
 
 static const char *const ks_params[] = {
@@ -553,13 +556,28 @@ assign(kafka_source_t *s, weir_err_t *err)
             goto out;
         }
     }
+    if (c->startup == START_GROUP && s->nparts > 0) {
+        /* the group's offsets now, as concrete offsets: a partition without
+         * one starts per group_offsets_reset (resolved below) */
+        rd_kafka_resp_err_t e = rd_kafka_committed(s->rk, list, META_TIMEOUT);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rc = weir_err_set(err, WEIR_EIO, "%s: cannot read the offsets of group '%s': %s",
+                              s->what, c->group, rd_kafka_err2str(e));
+            goto out;
+        }
+    }
     for (int i = 0; i < s->nparts; i++) {
         ks_part_t *pt = &s->parts[i];
         int64_t lo = 0, hi = 0;
+        bool unresolved;
 
         pt->start = list->elems[i].offset;
-        if (!c->bounded && c->startup != START_LATEST &&
-            !(c->startup == START_TIMESTAMP && pt->start < 0))
+        /* latest, a start time after the last record, a group without an
+         * offset for this partition: resolved to a concrete offset now */
+        unresolved = c->startup == START_LATEST ||
+                     (c->startup == START_TIMESTAMP && pt->start < 0) ||
+                     (c->startup == START_GROUP && pt->start < 0);
+        if (!c->bounded && !unresolved && c->startup != START_GROUP)
             continue;
         rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
             s->rk, topic_of(s, pt->topic), pt->partition, &lo, &hi, META_TIMEOUT);
@@ -569,11 +587,31 @@ assign(kafka_source_t *s, weir_err_t *err)
                               rd_kafka_err2str(e));
             goto out;
         }
-        /* latest, and a start time after the last record: the end now, as
-         * a concrete offset (a checkpoint taken before any record arrives
-         * must bring a restored source back here, not to a later end) */
-        if (c->startup == START_LATEST || pt->start < 0)
+        /* concrete, so that a checkpoint taken before any record arrives
+         * brings a restored source back here, not to a later end */
+        if (c->startup == START_GROUP && pt->start < 0) {
+            pt->start = c->reset_latest ? hi : lo;
+            weir_log_info("%s: %s[%d]: group '%s' has no offset; starting at the %s (%" PRId64
+                          ")", s->what, topic_of(s, pt->topic), (int)pt->partition, c->group,
+                          c->reset_latest ? "end" : "beginning", pt->start);
+        } else if (c->startup == START_GROUP && pt->start < lo) {
+            uint64_t lost = (uint64_t)(lo - pt->start);
+            s->skipped_out_of_range += lost;
+            weir_log_warn("%s: %s[%d]: group '%s' is at offset %" PRId64 ", no longer on the "
+                          "broker (the first is %" PRId64 "): %" PRIu64 " records were deleted "
+                          "before they were read (retention); starting at %" PRId64, s->what,
+                          topic_of(s, pt->topic), (int)pt->partition, c->group, pt->start, lo,
+                          lost, lo);
+            pt->start = lo;
+        } else if (c->startup == START_GROUP && pt->start > hi) {
+            weir_log_warn("%s: %s[%d]: group '%s' is at offset %" PRId64 ", beyond the end (%"
+                          PRId64 "; was the topic recreated?); starting at the first offset %"
+                          PRId64, s->what, topic_of(s, pt->topic), (int)pt->partition, c->group,
+                          pt->start, hi, lo);
+            pt->start = lo;
+        } else if (unresolved) {
             pt->start = hi;
+        }
         pt->end = hi;
     }
     s->nopen = s->nparts;
@@ -738,6 +776,8 @@ dead_letter(kafka_source_t *s, const rd_kafka_message_t *m, const char *reason, 
     int rc;
 
     s->dead_lettered++;
+    if (s->ctx->metrics != NULL)
+        weir_metric_add(&s->ctx->metrics->dead_lettered, 1);
     if (s->dead_lettered % WARN_EVERY == 1)
         weir_log_warn("%s: %s[%d]@%" PRId64 ": malformed record (%" PRIu64 " so far)%s: %s",
                       s->what, topic, (int)m->partition, m->offset, s->dead_lettered,
@@ -831,8 +871,6 @@ static int
 out_of_range(kafka_source_t *s, ks_part_t *pt, int64_t at, weir_err_t *err)
 {
     const char *topic = topic_of(s, pt->topic);
-    rd_kafka_topic_partition_list_t *list;
-    rd_kafka_error_t *e;
     int64_t lo = 0, hi = 0, target;
     rd_kafka_resp_err_t qe;
 
@@ -866,30 +904,29 @@ out_of_range(kafka_source_t *s, ks_part_t *pt, int64_t at, weir_err_t *err)
             target = lo;
         }
     }
-    list = rd_kafka_topic_partition_list_new(1);
-    if (list == NULL)
-        return WEIR_ENOMEM;
-    rd_kafka_topic_partition_list_add(list, topic, pt->partition)->offset = target;
-    e = rd_kafka_seek_partitions(s->rk, list, META_TIMEOUT);
-    if (e == NULL && list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        e = rd_kafka_error_new(list->elems[0].err, "%s", rd_kafka_err2str(list->elems[0].err));
-    rd_kafka_topic_partition_list_destroy(list);
-    if (e != NULL) {
-        int rc = weir_err_set(err, WEIR_EIO, "%s: %s[%d]: cannot seek to %" PRId64 ": %s",
-                              s->what, topic, (int)pt->partition, target,
-                              rd_kafka_error_string(e));
-        rd_kafka_error_destroy(e);
-        return rc;
-    }
-    if (target > pt->next) {
-        pt->next = target;
-        s->dirty = true;
-    }
+    /* the fetcher of a partition whose reset failed is stopped: it takes
+     * a new assignment to move it (a seek is refused), done after this
+     * batch so that no record already fetched is read twice */
+    pt->next = target;
+    pt->start = target;
+    s->dirty = true;
+    s->reassign = true;
     if (s->conf->bounded && !pt->done && target >= pt->end) {
         pt->done = true;
         s->nopen--;
     }
     return 0;
+}
+
+/* Assigns every partition not done again at its next offset. */
+static int
+reassign(kafka_source_t *s, weir_err_t *err)
+{
+    for (int i = 0; i < s->nparts; i++)
+        if (s->parts[i].next >= 0)
+            s->parts[i].start = s->parts[i].next;
+    s->reassign = false;
+    return do_assign(s, err);
 }
 
 static int
@@ -907,7 +944,7 @@ consumer_error(kafka_source_t *s, const rd_kafka_message_t *m, weir_err_t *err)
         if (i < 0)
             break;
         return out_of_range(s, &s->parts[i], s->parts[i].next >= 0 ? s->parts[i].next
-                            : (s->conf->startup == START_GROUP ? -1 : m->offset), err);
+                            : s->parts[i].start >= 0 ? s->parts[i].start : m->offset, err);
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
@@ -922,6 +959,30 @@ consumer_error(kafka_source_t *s, const rd_kafka_message_t *m, weir_err_t *err)
     return 0;
 }
 
+/* pendingRecords: how far behind the partitions' ends the source is, from
+ * the watermarks librdkafka caches with each fetch (no request); once a
+ * second. */
+static void
+lag(kafka_source_t *s)
+{
+    int64_t now = weir_now_us(), total = 0;
+
+    if (s->ctx->metrics == NULL || now - s->last_lag_us < 1000000)
+        return;
+    s->last_lag_us = now;
+    for (int i = 0; i < s->nparts; i++) {
+        const ks_part_t *pt = &s->parts[i];
+        int64_t lo = -1, hi = -1;
+        if (pt->next < 0 ||
+            rd_kafka_get_watermark_offsets(s->rk, topic_of(s, pt->topic), pt->partition, &lo,
+                                           &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+            continue;
+        if (hi > pt->next)
+            total += hi - pt->next;
+    }
+    weir_metric_set(&s->ctx->metrics->pending_records, total);
+}
+
 static int
 finish_bounded(kafka_source_t *s, weir_err_t *err)
 {
@@ -930,6 +991,7 @@ finish_bounded(kafka_source_t *s, weir_err_t *err)
     if (s->dlq_open)
         rc = wk_producer_flush(&s->dlq, s->ctx->canceled, err);
     commit(s, true);
+    s->records_ok = true;
     weir_log_info("%s: reached the end offsets: %" PRIu64 " records, %" PRIu64
                   " dead-lettered, %" PRIu64 " lost to retention", s->what, s->records,
                   s->dead_lettered, s->skipped_out_of_range);
@@ -991,9 +1053,12 @@ ks_poll(weir_op_t *op, weir_batch_t *out, int max, int64_t *idle_us, weir_err_t 
     }
     if (rc != 0)
         return rc;
+    if (s->reassign && (rc = reassign(s, err)) != 0)
+        return rc;
     if (s->dlq_open && (rc = wk_producer_poll(&s->dlq, err)) != 0)
         return rc;
     commit(s, false);
+    lag(s);
     if (s->conf->bounded && s->nopen == 0 && out->nrows == 0)
         return finish_bounded(s, err);
     return 0;
@@ -1007,7 +1072,11 @@ ks_close(weir_op_t *op)
     if (s == NULL)
         return;
     if (s->rk != NULL) {
-        commit(s, true);
+        /* a canceled or failed source does not commit what it read last:
+         * those records may not have reached the sink (read again, rather
+         * than lost, by startup: group-offsets) */
+        if (!(s->ctx->canceled != NULL && *s->ctx->canceled) && s->records_ok)
+            commit(s, true);
         if (s->q != NULL)
             rd_kafka_queue_destroy(s->q);
         rd_kafka_consumer_close(s->rk);

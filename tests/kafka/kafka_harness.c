@@ -490,7 +490,8 @@ kh_topic_read(const char *bootstrap, const char *topic, int timeout_ms, kh_topic
     free(hi);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    qsort(t->recs, t->n, sizeof(*t->recs), record_order);
+    if (t->n > 0)
+        qsort(t->recs, t->n, sizeof(*t->recs), record_order);
 }
 
 void

@@ -3,7 +3,12 @@
 # N task managers with S slots each, on this machine.
 #
 #   scripts/start-cluster.sh [--taskmanagers N] [--slots S] [--rest-port P] [--dir RUN_DIR]
-#                            [--kafka BOOTSTRAP | --kafka-port P | --no-kafka]
+#                            [--kafka BOOTSTRAP | --kafka-port P | --no-kafka] [--postgres]
+#
+# PostgreSQL: --postgres starts a private server for the cluster
+# (scripts/postgres.sh: initdb into RUN_DIR/postgres, a free loopback port;
+# stopped by stop-cluster.sh) and puts PG_DSN into cluster.env, which makes
+# jobs/fraud-detection.yaml also write the flagged_transactions table.
 #
 # Kafka: by default the cluster gets its own development broker, weir-kafka
 # (librdkafka's mock cluster: real protocol, in memory, about 5 MB kept per
@@ -41,11 +46,12 @@ run_dir=run/cluster
 startup_timeout=30
 kafka=embedded
 kafka_port=9092
+postgres=false
 kafka_topics=transactions,flagged-accounts,flagged-transactions,transactions-dead-letter,stocks-in,stocks-out
 
 usage() {
     echo "usage: scripts/start-cluster.sh [--taskmanagers N] [--slots S] [--rest-port P] [--dir RUN_DIR]"
-    echo "                                  [--kafka BOOTSTRAP | --kafka-port P | --no-kafka]"
+    echo "                                  [--kafka BOOTSTRAP | --kafka-port P | --no-kafka] [--postgres]"
     echo "Starts one job manager and N task managers on this machine (see docs/operations.md)."
     echo
     echo "  --taskmanagers N   task managers to start (default 2)"
@@ -56,6 +62,7 @@ usage() {
     echo "  --kafka-port P     port of the embedded broker (default 9092, else a free one;"
     echo "                     0 = any free port)"
     echo "  --no-kafka         start no broker"
+    echo "  --postgres         start a private PostgreSQL server too (PG_DSN in cluster.env)"
 }
 
 die() {
@@ -82,6 +89,7 @@ while [ $# -gt 0 ]; do
         --kafka-port) need_value "$@"; kafka_port=$2; shift 2 ;;
         --kafka-port=*) kafka_port=${1#*=}; shift ;;
         --no-kafka) kafka=none; shift ;;
+        --postgres) postgres=true; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "start-cluster.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -202,6 +210,16 @@ case "$kafka" in
     *) kafka_bootstrap=$kafka ;;
 esac
 
+# ---- postgres --------------------------------------------------------------
+
+pg_dsn=""
+if [ "$postgres" = true ]; then
+    echo "---- $(stamp) start-cluster.sh: starting PostgreSQL" >>"$run_dir/postgres-start.log"
+    pg_dsn=$("$root/scripts/postgres.sh" start --dir "$run_dir/postgres" 2>>"$run_dir/postgres-start.log" | tail -n 1) ||
+        fail "PostgreSQL did not start (see $run_dir/postgres-start.log)"
+    [ -n "$pg_dsn" ] || fail "PostgreSQL did not report its DSN (see $run_dir/postgres-start.log)"
+fi
+
 # ---- job manager ---------------------------------------------------------
 
 echo "---- $(stamp) start-cluster.sh: starting the job manager" >>"$run_dir/jobmanager.log"
@@ -258,6 +276,7 @@ done
     printf 'WEIR_JOBMANAGER=%q\n' "127.0.0.1:$rpc_port"
     printf 'WEIR_BUILD_DIR=%q\n' "$build_dir"
     printf 'KAFKA_BOOTSTRAP=%q\n' "$kafka_bootstrap"
+    [ -z "$pg_dsn" ] || printf 'PG_DSN=%q\n' "$pg_dsn"
 } >"$run_dir/cluster.env"
 
 echo "weir cluster: 1 job manager, $taskmanagers task managers x $slots slots"
@@ -268,5 +287,6 @@ case "$kafka" in
     embedded) echo "  kafka:    $kafka_bootstrap (weir-kafka, in memory; topics: $kafka_topics)" ;;
     *) echo "  kafka:    $kafka_bootstrap" ;;
 esac
+[ -z "$pg_dsn" ] || echo "  postgres: $pg_dsn"
 echo "  stop:     scripts/stop-cluster.sh --dir $run_dir"
 echo "dashboard: $rest/"

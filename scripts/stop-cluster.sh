@@ -65,6 +65,13 @@ for f in "$run_dir"/taskmanager-*.pid "$run_dir"/jobmanager.pid "$run_dir"/kafka
     fi
 done
 
+# a private PostgreSQL server (start-cluster.sh --postgres)
+if [ -d "$run_dir/postgres" ] &&
+    "$(dirname "$0")/postgres.sh" status --dir "$run_dir/postgres" >/dev/null 2>&1; then
+    "$(dirname "$0")/postgres.sh" stop --dir "$run_dir/postgres" >/dev/null 2>&1 &&
+        echo "stopped PostgreSQL in $run_dir/postgres"
+fi
+
 if [ ${#pids[@]} -eq 0 ]; then
     echo "stop-cluster.sh: no cluster running in $run_dir"
     exit 0

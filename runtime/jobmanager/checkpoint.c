@@ -48,6 +48,17 @@ chk_dir(const jm_t *jm, const jm_job_t *j, int64_t id, char *out, size_t cap)
     snprintf(out, cap, "%s/%s/chk-%" PRId64, jm->ckpt_base, j->id, id);
 }
 
+jm_ckpt_hist_t *
+jm_ckpt_hist_find(jm_job_t *j, int64_t id)
+{
+    for (int k = 0; k < JM_CKPT_HISTORY && k < j->hist_n; k++) {
+        jm_ckpt_hist_t *h = &j->hist[(j->hist_n - 1 - k) % JM_CKPT_HISTORY];
+        if (h->id == id)
+            return h;
+    }
+    return NULL;
+}
+
 static int
 total_subtasks(const jm_job_t *j)
 {
@@ -61,6 +72,8 @@ total_subtasks(const jm_job_t *j)
 void
 jm_ckpt_free(jm_job_t *j)
 {
+    for (int i = 0; i < JM_CKPT_HISTORY; i++)
+        free(j->hist[i].failure);
     for (int i = 0; i < j->nsps; i++) {
         free(j->sps[i].location);
         free(j->sps[i].failure);
@@ -121,6 +134,13 @@ jm_ckpt_abort_pending(jm_t *jm, jm_job_t *j, const char *why)
     if (j->ckpt_pending == 0)
         return;
     weir_log_info("[job:%.8s] checkpoint %" PRId64 " abandoned: %s", j->id, j->ckpt_pending, why);
+    {
+        jm_ckpt_hist_t *h = jm_ckpt_hist_find(j, j->ckpt_pending);
+        if (h != NULL && h->status == 0) {
+            h->status = 2;
+            h->failure = strdup(why);
+        }
+    }
     discard(jm, j, j->ckpt_pending);
     j->ckpt_pending = 0;
     j->ckpt_last_end_mono = jm_mono_ms();
@@ -140,6 +160,15 @@ ckpt_failed(jm_t *jm, jm_job_t *j, const char *why)
     weir_log_warn("[job:%.8s] %s (%d failed in a row, %d tolerated)", j->id, msg,
                   j->ckpt_consecutive_failed, j->plan->ckpt.tolerable_failures);
     discard(jm, j, id);
+    {
+        jm_ckpt_hist_t *h = jm_ckpt_hist_find(j, id);
+        if (h != NULL) {
+            h->status = 2;
+            h->failure = strdup(why);
+            h->duration_ms = jm_mono_ms() - j->ckpt_pending_mono;
+            h->acks = j->ckpt_acks;
+        }
+    }
     j->ckpt_pending = 0;
     j->ckpt_last_end_mono = jm_mono_ms();
     if (j->sp_ckpt == id)
@@ -172,6 +201,16 @@ trigger(jm_t *jm, jm_job_t *j, uint64_t now)
     j->ckpt_pending_sync_us = 0;
     if (j->sp_target != NULL && j->sp_ckpt == 0)
         j->sp_ckpt = j->ckpt_pending;
+    {
+        jm_ckpt_hist_t *h = &j->hist[j->hist_n % JM_CKPT_HISTORY];
+        free(h->failure);
+        memset(h, 0, sizeof(*h));
+        h->id = j->ckpt_pending;
+        h->savepoint = j->sp_ckpt == j->ckpt_pending;
+        h->trigger_ms = j->ckpt_pending_wall;
+        h->subtasks = n;
+        j->hist_n++;
+    }
     weir_log_debug("[job:%.8s] triggering checkpoint %" PRId64, j->id, j->ckpt_pending);
     for (int i = 0; i < jm->ntms; i++) {
         bool has_source = false;
@@ -391,6 +430,16 @@ completed(jm_t *jm, jm_job_t *j)
     j->ckpt_latest_sync_us = j->ckpt_pending_sync_us;
     j->ckpt_completed++;
     j->ckpt_consecutive_failed = 0;
+    {
+        jm_ckpt_hist_t *h = jm_ckpt_hist_find(j, id);
+        if (h != NULL) {
+            h->status = 1;
+            h->duration_ms = j->ckpt_latest_ms;
+            h->bytes = j->ckpt_latest_bytes;
+            h->sync_us = j->ckpt_latest_sync_us;
+            h->acks = j->ckpt_acks;
+        }
+    }
     j->ckpt_pending = 0;
     j->ckpt_last_end_mono = now;
     weir_log_info("[job:%.8s] checkpoint %" PRId64 " complete: %" PRIu64 " bytes in %" PRIu64
@@ -446,6 +495,11 @@ jm_ckpt_ack(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
         return;
     j->ckpt_acked[base + s] = true;
     j->ckpt_acks++;
+    {
+        jm_ckpt_hist_t *h = jm_ckpt_hist_find(j, ckpt);
+        if (h != NULL)
+            h->acks = j->ckpt_acks;
+    }
     j->ckpt_pending_bytes += (uint64_t)weir_msg_get_int(msg, "bytes", 0);
     int64_t sync = weir_msg_get_int(msg, "sync_us", 0);
     if (sync > j->ckpt_pending_sync_us)

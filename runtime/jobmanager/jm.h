@@ -50,14 +50,57 @@ struct jm_tm {
     weir_conn_t *conn;
     uint64_t     last_hb_ms;     /* monotonic */
     uint64_t     registered_ms;  /* wall clock */
+    long         rss_kb;         /* from heartbeats */
+    uint64_t     cpu_ms, cpu_at_ms;
+    double       cpu_pct;        /* over the last heartbeat interval */
     bool         lost;
 };
+
+/* A subtask's figures from task manager heartbeats. Counters are totals
+ * over every attempt (they never go down); rates are per second over the
+ * last heartbeat interval. */
+typedef struct jm_metrics {
+    int      attempt;            /* of the last sample */
+    uint64_t at_ms;              /* monotonic time of the last sample */
+    uint64_t rin, rout, bin, bout, busy_us, idle_us, bp_us, dlq;
+    int64_t  pending;            /* -1 unknown */
+    int      nops;
+    uint64_t op_in[16], op_out[16];
+    /* totals of earlier attempts, added to the current attempt's counters */
+    uint64_t base_rin, base_rout, base_bin, base_bout, base_dlq;
+    uint64_t base_op_in[16], base_op_out[16];
+    double   rin_ps, rout_ps, bin_ps, bout_ps;
+    double   busy_ms_ps, idle_ms_ps, bp_ms_ps;
+} jm_metrics_t;
 
 typedef struct jm_subtask {
     weir_task_state_t state;
     jm_tm_t          *tm;        /* where it runs (NULL before scheduling) */
     char             *failure;
+    jm_metrics_t      m;
 } jm_subtask_t;
+
+/* One checkpoint in the job's history (the newest JM_CKPT_HISTORY). */
+typedef struct jm_ckpt_hist {
+    int64_t  id;
+    int      status;             /* 0 in progress, 1 completed, 2 failed */
+    bool     savepoint;
+    uint64_t trigger_ms;         /* wall clock */
+    uint64_t duration_ms;
+    uint64_t bytes;
+    int64_t  sync_us;
+    int      acks, subtasks;
+    char    *failure;
+} jm_ckpt_hist_t;
+
+#define JM_CKPT_HISTORY 20
+#define JM_EXCEPTIONS   20
+
+typedef struct jm_exception {
+    uint64_t ts_ms;
+    int      attempt;
+    char    *message;
+} jm_exception_t;
 
 struct jm_job {
     char           id[WEIR_JOB_ID_LEN + 1];
@@ -103,9 +146,14 @@ struct jm_job {
     bool           sp_stop;              /* stop the job once it is written */
     int64_t        sp_ckpt;              /* the checkpoint carrying it, 0 = not yet triggered */
     int            sp_requests;          /* request ids handed out */
-    struct jm_savepoint *sps;            /* every request: status and location */
+    jm_savepoint_t *sps;                 /* every request: status and location */
     int            nsps;
     bool           stopping;             /* stop-with-savepoint: CANCELLING ends FINISHED */
+
+    jm_ckpt_hist_t hist[JM_CKPT_HISTORY];   /* ring, newest at hist_n - 1 */
+    int            hist_n;               /* entries written so far */
+    jm_exception_t exc[JM_EXCEPTIONS];   /* ring of failures */
+    int            exc_n;
 
     /* restarts */
     int            restarts;
@@ -176,6 +224,15 @@ int  jm_savepoint_request(jm_t *jm, jm_job_t *j, const char *target_dir, bool st
 /* jobmanager.c, for checkpoint.c */
 void jm_job_fail(jm_t *jm, jm_job_t *j, const char *msg);
 void jm_send_job_msg(jm_tm_t *tm, const char *type, const jm_job_t *j, int64_t ckpt);
+
+/* metrics.c */
+void jm_metrics_heartbeat(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg);
+/* Sums and averages of a vertex's subtasks. */
+void jm_vertex_metrics(const jm_job_t *j, int v, jm_metrics_t *out);
+/* GET /metrics: the Prometheus text exposition. */
+void jm_metrics_prometheus(const jm_t *jm, weir_buf_t *out);
+/* The history entry of checkpoint id, or NULL. */
+jm_ckpt_hist_t *jm_ckpt_hist_find(jm_job_t *j, int64_t id);
 
 /* store.c: jobs on disk (--data-dir) */
 void jm_store_save(jm_t *jm, const jm_job_t *j);

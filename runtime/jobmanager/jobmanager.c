@@ -253,10 +253,19 @@ jm_job_fail(jm_t *jm, jm_job_t *j, const char *msg)
     if (jm_job_terminal(j) || j->state == JOB_FAILING || j->state == JOB_RESTARTING ||
         j->state == JOB_CANCELLING)
         return;
-    /* the latest failure is what `jobctl status` shows */
+    /* the latest failure is what `jobctl status` shows; the last
+     * JM_EXCEPTIONS are the job's exception history */
     free(j->failure);
     j->failure = strdup(msg);
     j->failure_ms = jm_now_ms();
+    {
+        jm_exception_t *e = &j->exc[j->exc_n % JM_EXCEPTIONS];
+        free(e->message);
+        e->message = strdup(msg);
+        e->ts_ms = j->failure_ms;
+        e->attempt = j->attempt;
+        j->exc_n++;
+    }
     weir_log_warn("[job:%.8s] failed: %s", j->id, msg);
     if (j->state == JOB_CREATED && j->restarts == 0 && j->attempt == 0) {
         job_set_state(jm, j, JOB_FAILED);       /* never ran: nothing to restart */
@@ -495,6 +504,8 @@ jm_job_free(jm_job_t *j)
     weir_vars_free(&j->vars);
     free(j->failure);
     free(j->slot_tm);
+    for (int i = 0; i < JM_EXCEPTIONS; i++)
+        free(j->exc[i].message);
     jm_ckpt_free(j);
     free(j);
 }
@@ -833,7 +844,9 @@ rpc_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
         weir_conn_close(c, UV_EPROTO);
     } else {
         tm->last_hb_ms = jm_mono_ms();
-        if (strcmp(type, "deployed") == 0)
+        if (strcmp(type, "heartbeat") == 0)
+            jm_metrics_heartbeat(jm, tm, &u.data);
+        else if (strcmp(type, "deployed") == 0)
             handle_deployed(jm, tm, &u.data);
         else if (strcmp(type, "task_state") == 0)
             handle_task_state(jm, tm, &u.data);

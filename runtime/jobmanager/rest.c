@@ -75,6 +75,37 @@ vertex_status(const jm_job_t *j, int v)
     return "CREATED";
 }
 
+/* The figures of a subtask or vertex, with Flink's names ("read-records"
+ * and friends as in Flink's /jobs/{id} vertices; the others as its metric
+ * names). */
+static json_t *
+metrics_json(const jm_metrics_t *m, bool totals_in_base)
+{
+    uint64_t rin = m->rin + (totals_in_base ? m->base_rin : 0);
+    uint64_t rout = m->rout + (totals_in_base ? m->base_rout : 0);
+    uint64_t bin = m->bin + (totals_in_base ? m->base_bin : 0);
+    uint64_t bout = m->bout + (totals_in_base ? m->base_bout : 0);
+    uint64_t dlq = m->dlq + (totals_in_base ? m->base_dlq : 0);
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I}",
+        "read-records", (json_int_t)rin, "write-records", (json_int_t)rout,
+        "read-bytes", (json_int_t)bin, "write-bytes", (json_int_t)bout,
+        "numRecordsInPerSecond", m->rin_ps, "numRecordsOutPerSecond", m->rout_ps,
+        "numBytesInPerSecond", m->bin_ps, "numBytesOutPerSecond", m->bout_ps,
+        "busyTimeMsPerSecond", m->busy_ms_ps, "idleTimeMsPerSecond", m->idle_ms_ps,
+        "backPressuredTimeMsPerSecond", m->bp_ms_ps,
+        "numRecordsDeadLettered", (json_int_t)dlq);
+    json_object_set_new(o, "pendingRecords", m->pending >= 0 ? json_integer(m->pending)
+                                                             : json_null());
+    return o;
+}
+
+/* Flink's backpressure levels from the backpressured time ratio. */
+static const char *
+bp_level(double ratio)
+{
+    return ratio <= 0.10 ? "ok" : ratio <= 0.5 ? "low" : "high";
+}
+
 /* Checkpoint counts and the latest one, like Flink's /jobs/{id}/checkpoints. */
 static json_t *
 job_checkpoints(const jm_job_t *j)
@@ -128,15 +159,26 @@ job_detail(const jm_job_t *j)
             json_array_append_new(ops, json_string(p->vertices[v].ops[k]->name));
         for (int s = 0; s < p->vertices[v].parallelism; s++) {
             const jm_subtask_t *st = &j->subtasks[v][s];
-            json_array_append_new(subs, json_pack("{s:i, s:s, s:o, s:o}",
+            json_array_append_new(subs, json_pack("{s:i, s:s, s:o, s:o, s:o}",
                 "subtask", s, "status", weir_task_state_name(st->state),
                 "taskmanager-id", st->tm ? json_string(st->tm->id) : json_null(),
-                "failure", st->failure ? json_string(st->failure) : json_null()));
+                "failure", st->failure ? json_string(st->failure) : json_null(),
+                "metrics", metrics_json(&st->m, true)));
         }
+        jm_metrics_t vm;
+        jm_vertex_metrics(j, v, &vm);
+        json_t *opm = json_array();
+        for (int k = 0; k < p->vertices[v].nops; k++)
+            json_array_append_new(opm, json_pack("{s:s, s:I, s:I}",
+                "name", p->vertices[v].ops[k]->name,
+                "records-in", (json_int_t)(k < 16 ? vm.op_in[k] : 0),
+                "records-out", (json_int_t)(k < 16 ? vm.op_out[k] : 0)));
         snprintf(vid, sizeof(vid), "v%d", v);
-        json_array_append_new(vs, json_pack("{s:s, s:s, s:i, s:s, s:o, s:o}",
+        json_array_append_new(vs, json_pack("{s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:o, s:s}",
             "id", vid, "name", p->vertices[v].name, "parallelism", p->vertices[v].parallelism,
-            "status", vertex_status(j, v), "operators", ops, "subtasks", subs));
+            "status", vertex_status(j, v), "operators", ops, "subtasks", subs,
+            "metrics", metrics_json(&vm, false), "operator-metrics", opm,
+            "backpressure-level", bp_level(vm.bp_ms_ps / 1000.0)));
     }
     for (int e = 0; e < p->nedges; e++) {
         static const char *const ship[] = { "FORWARD", "FORWARD", "REBALANCE", "BROADCAST", "HASH" };
@@ -200,10 +242,11 @@ get_taskmanagers(jm_t *jm, weir_http_response_t *resp)
                 "job", sl->job ? json_string(sl->job->id) : json_null(),
                 "subtask", sl->job ? sl->index : -1, "tasks", tasks));
         }
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:I, s:i, s:i, s:o}",
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:i, s:I, s:i, s:i, s:o, s:{s:I, s:f}}",
             "id", tm->id, "path", tm->addr, "dataPort", tm->data_port,
             "timeSinceLastHeartbeat", (json_int_t)(now - tm->last_hb_ms),
-            "slotsNumber", tm->nslots, "freeSlots", free_slots, "slots", slots));
+            "slotsNumber", tm->nslots, "freeSlots", free_slots, "slots", slots,
+            "metrics", "rssBytes", (json_int_t)tm->rss_kb * 1024, "cpuPercent", tm->cpu_pct));
     }
     send_json(resp, 200, json_pack("{s:o}", "taskmanagers", arr));
 }
@@ -366,6 +409,136 @@ savepoints(jm_t *jm, const weir_http_request_t *req, weir_http_response_t *resp)
     weir_http_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
 }
 
+/* GET /jobs/{id}/checkpoints: counts, latest, history (newest first) and a
+ * min/avg/max summary of the completed ones in the history. */
+static json_t *
+checkpoints_detail(jm_job_t *j)
+{
+    json_t *o = job_checkpoints(j), *hist = json_array();
+    uint64_t dmin = UINT64_MAX, dmax = 0, dsum = 0, bmin = UINT64_MAX, bmax = 0, bsum = 0;
+    int n = 0;
+
+    for (int k = 0; k < JM_CKPT_HISTORY && k < j->hist_n; k++) {
+        const jm_ckpt_hist_t *h = &j->hist[(j->hist_n - 1 - k) % JM_CKPT_HISTORY];
+        static const char *const st[] = { "IN_PROGRESS", "COMPLETED", "FAILED" };
+        json_array_append_new(hist, json_pack("{s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:i, s:i, s:o}",
+            "id", (json_int_t)h->id, "status", st[h->status], "is_savepoint", h->savepoint,
+            "trigger_timestamp", (json_int_t)h->trigger_ms,
+            "end_to_end_duration", (json_int_t)h->duration_ms,
+            "state_size", (json_int_t)h->bytes, "sync_duration", (json_int_t)(h->sync_us / 1000),
+            "num_acknowledged_subtasks", h->acks, "num_subtasks", h->subtasks,
+            "failure_message", h->failure ? json_string(h->failure) : json_null()));
+        if (h->status == 1) {
+            n++;
+            dsum += h->duration_ms;
+            bsum += h->bytes;
+            if (h->duration_ms < dmin) dmin = h->duration_ms;
+            if (h->duration_ms > dmax) dmax = h->duration_ms;
+            if (h->bytes < bmin) bmin = h->bytes;
+            if (h->bytes > bmax) bmax = h->bytes;
+        }
+    }
+    json_object_set_new(o, "history", hist);
+    json_object_set_new(o, "summary", n == 0 ? json_null() : json_pack(
+        "{s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}}",
+        "end_to_end_duration", "min", (json_int_t)dmin, "avg", (json_int_t)(dsum / (uint64_t)n),
+        "max", (json_int_t)dmax,
+        "state_size", "min", (json_int_t)bmin, "avg", (json_int_t)(bsum / (uint64_t)n),
+        "max", (json_int_t)bmax));
+    json_object_set_new(o, "counts", json_pack("{s:i, s:i, s:i, s:i}",
+        "completed", j->ckpt_completed, "failed", j->ckpt_failed,
+        "in_progress", j->ckpt_pending != 0, "restored", j->restored_from != 0));
+    return o;
+}
+
+/* GET /jobs/{id}/exceptions: the latest failure and the history. */
+static json_t *
+exceptions_detail(const jm_job_t *j)
+{
+    json_t *hist = json_array();
+
+    for (int k = 0; k < JM_EXCEPTIONS && k < j->exc_n; k++) {
+        const jm_exception_t *e = &j->exc[(j->exc_n - 1 - k) % JM_EXCEPTIONS];
+        json_array_append_new(hist, json_pack("{s:s, s:I, s:i}", "exceptionName",
+            e->message ? e->message : "", "timestamp", (json_int_t)e->ts_ms,
+            "attempt", e->attempt));
+    }
+    return json_pack("{s:o, s:o}", "rootException",
+                     j->failure ? json_string(j->failure) : json_null(),
+                     "exceptionHistory", json_pack("{s:o, s:b}", "entries", hist,
+                                                   "truncated", j->exc_n > JM_EXCEPTIONS));
+}
+
+/* /jobs/{id}/... sub-resources other than savepoints. */
+static void
+job_subresource(jm_t *jm, const weir_http_request_t *req, weir_http_response_t *resp)
+{
+    char id[64], rest[128];
+    const char *p = req->path + 6, *slash = strchr(p, '/');
+    jm_job_t *j;
+
+    if (slash == NULL || slash - p >= (long)sizeof(id) || strlen(slash) >= sizeof(rest)) {
+        weir_http_error(resp, 404, "not found: %s", req->path);
+        return;
+    }
+    snprintf(id, sizeof(id), "%.*s", (int)(slash - p), p);
+    snprintf(rest, sizeof(rest), "%s", slash + 1);
+    j = jm_job_find(jm, id);
+    if (j == NULL) {
+        weir_http_error(resp, 404, "no job with id '%s'", id);
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0) {
+        weir_http_error(resp, 405, "method %s not allowed on %s", req->method, req->path);
+        return;
+    }
+    if (strcmp(rest, "checkpoints") == 0) {
+        send_json(resp, 200, checkpoints_detail(j));
+    } else if (strcmp(rest, "exceptions") == 0) {
+        send_json(resp, 200, exceptions_detail(j));
+    } else if (strncmp(rest, "vertices/v", 10) == 0) {
+        char *end;
+        long v = strtol(rest + 10, &end, 10);
+        if (end == rest + 10 || v < 0 || v >= j->plan->nvertices ||
+            (*end != '\0' && strcmp(end, "/backpressure") != 0)) {
+            weir_http_error(resp, 404, "job %s has no %s", j->id, rest);
+            return;
+        }
+        const weir_plan_vertex_t *pv = &j->plan->vertices[v];
+        json_t *subs = json_array();
+        double worst = 0;
+        for (int s2 = 0; s2 < pv->parallelism; s2++) {
+            const jm_subtask_t *st = &j->subtasks[v][s2];
+            double ratio = st->m.bp_ms_ps / 1000.0;
+            if (ratio > worst)
+                worst = ratio;
+            if (*end == '\0')
+                json_array_append_new(subs, json_pack("{s:i, s:s, s:o, s:o}",
+                    "subtask", s2, "status", weir_task_state_name(st->state),
+                    "taskmanager-id", st->tm ? json_string(st->tm->id) : json_null(),
+                    "metrics", metrics_json(&st->m, true)));
+            else
+                json_array_append_new(subs, json_pack("{s:i, s:s, s:f, s:f, s:f}",
+                    "subtask", s2, "backpressure-level", bp_level(ratio), "ratio", ratio,
+                    "busyRatio", st->m.busy_ms_ps / 1000.0, "idleRatio", st->m.idle_ms_ps / 1000.0));
+        }
+        if (*end == '\0') {
+            jm_metrics_t vm;
+            jm_vertex_metrics(j, (int)v, &vm);
+            send_json(resp, 200, json_pack("{s:s, s:s, s:i, s:I, s:o, s:o}", "id", rest + 9,
+                "name", pv->name, "parallelism", pv->parallelism,
+                "now", (json_int_t)jm_now_ms(), "subtasks", subs,
+                "metrics", metrics_json(&vm, false)));
+        } else {
+            send_json(resp, 200, json_pack("{s:s, s:s, s:I, s:o}", "status", "ok",
+                "backpressure-level", bp_level(worst), "end-timestamp", (json_int_t)jm_now_ms(),
+                "subtasks", subs));
+        }
+    } else {
+        weir_http_error(resp, 404, "job %s has no resource '%s'", j->id, rest);
+    }
+}
+
 void
 jm_rest_handle(void *arg, const weir_http_request_t *req, weir_http_response_t *resp)
 {
@@ -400,8 +573,13 @@ jm_rest_handle(void *arg, const weir_http_request_t *req, weir_http_response_t *
         send_json(resp, 200, json_pack("{s:o}", "jobs", arr));
     } else if (strcmp(path, "/jobs") == 0 && strcmp(req->method, "POST") == 0) {
         post_job(jm, req, resp);
+    } else if (strcmp(path, "/metrics") == 0 && strcmp(req->method, "GET") == 0) {
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        jm_metrics_prometheus(jm, &resp->body);
     } else if (strncmp(path, "/jobs/", 6) == 0 && strstr(path + 6, "/savepoints") != NULL) {
         savepoints(jm, req, resp);
+    } else if (strncmp(path, "/jobs/", 6) == 0 && strchr(path + 6, '/') != NULL) {
+        job_subresource(jm, req, resp);
     } else if (strncmp(path, "/jobs/", 6) == 0 && strchr(path + 6, '/') == NULL &&
                strlen(path + 6) < sizeof(id)) {
         jm_job_t *j;

@@ -537,8 +537,71 @@ send_heartbeat(tmgr_t *t)
 
     if (t->jm == NULL || !t->jm->connected)
         return;
-    weir_msg_begin(&m, "heartbeat", 2);
+    weir_msg_begin(&m, "heartbeat", 5);
     weir_msg_str(&m, "id", t->id);
+    {
+        /* process figures: resident memory and CPU time so far */
+        long rss_kb = 0;
+        unsigned long long ut = 0, st = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        long pages = 0, res = 0;
+        if (f != NULL) {
+            if (fscanf(f, "%ld %ld", &pages, &res) == 2)
+                rss_kb = res * (sysconf(_SC_PAGESIZE) / 1024);
+            fclose(f);
+        }
+        f = fopen("/proc/self/stat", "r");
+        if (f != NULL) {
+            /* fields 14 and 15: utime, stime (clock ticks); the command
+             * name in field 2 may hold spaces, so skip past its ')' */
+            char line[1024];
+            if (fgets(line, sizeof(line), f) != NULL) {
+                char *p = strrchr(line, ')');
+                if (p != NULL)
+                    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                           &st);
+            }
+            fclose(f);
+        }
+        weir_msg_int(&m, "rss_kb", rss_kb);
+        weir_msg_int(&m, "cpu_ms", (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK)));
+    }
+    /* every running task's counters:
+     * [job, attempt, vertex, subtask, in, out, bytes in, bytes out, busy us,
+     *  idle us, backpressured us, dead letters, pending, [op in...], [op out...]] */
+    int ntasks = 0;
+    for (int i = 0; i < t->njobs; i++)
+        ntasks += t->jobs[i]->ntasks;
+    weir_msg_key(&m, "tasks");
+    msgpack_pack_array(&m.pk, (size_t)ntasks);
+    for (int i = 0; i < t->njobs; i++) {
+        weir_tm_job_t *j = t->jobs[i];
+        for (int k = 0; k < j->ntasks; k++) {
+            weir_task_stats_t ts;
+            weir_task_stats(j->tasks[k], &ts);
+            msgpack_pack_array(&m.pk, 15);
+            msgpack_pack_str(&m.pk, strlen(j->id));
+            msgpack_pack_str_body(&m.pk, j->id, strlen(j->id));
+            msgpack_pack_int(&m.pk, j->attempt);
+            msgpack_pack_int(&m.pk, weir_task_vertex(j->tasks[k]));
+            msgpack_pack_int(&m.pk, weir_task_subtask(j->tasks[k]));
+            msgpack_pack_uint64(&m.pk, ts.records_in);
+            msgpack_pack_uint64(&m.pk, ts.records_out);
+            msgpack_pack_uint64(&m.pk, ts.bytes_in);
+            msgpack_pack_uint64(&m.pk, ts.bytes_out);
+            msgpack_pack_uint64(&m.pk, ts.busy_us);
+            msgpack_pack_uint64(&m.pk, ts.idle_us);
+            msgpack_pack_uint64(&m.pk, ts.backpressured_us);
+            msgpack_pack_uint64(&m.pk, ts.dead_lettered);
+            msgpack_pack_int64(&m.pk, ts.pending_records);
+            msgpack_pack_array(&m.pk, (size_t)ts.nops);
+            for (int o = 0; o < ts.nops; o++)
+                msgpack_pack_uint64(&m.pk, ts.op_in[o]);
+            msgpack_pack_array(&m.pk, (size_t)ts.nops);
+            for (int o = 0; o < ts.nops; o++)
+                msgpack_pack_uint64(&m.pk, ts.op_out[o]);
+        }
+    }
     weir_msg_send(&m, t->jm);
 }
 

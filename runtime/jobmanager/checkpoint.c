@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +259,28 @@ jm_ckpt_tick(jm_t *jm, jm_job_t *j, uint64_t now)
     trigger(jm, j, now);
 }
 
+/* Test hook: WEIR_TEST_CRASH_IN_METADATA=N kills the job manager in the
+ * middle of writing checkpoint N's metadata (half of it in the temporary
+ * file, nothing renamed), as a power cut would. */
+static void
+crash_hook(const char *path, const char *text, int64_t id)
+{
+    const char *n = getenv("WEIR_TEST_CRASH_IN_METADATA");
+    char tmp[PATH_MAX + 32];
+    FILE *f;
+
+    if (n == NULL || atoll(n) != id)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+    f = fopen(tmp, "w");
+    if (f != NULL) {
+        fwrite(text, 1, strlen(text) / 2, f);
+        fclose(f);
+    }
+    weir_log_warn("WEIR_TEST_CRASH_IN_METADATA: dying while writing %s", path);
+    raise(SIGKILL);
+}
+
 /* The checkpoint's metadata: what a restore needs to find every file. */
 static int
 write_metadata(jm_t *jm, jm_job_t *j, weir_err_t *err)
@@ -295,6 +319,7 @@ write_metadata(jm_t *jm, jm_job_t *j, weir_err_t *err)
     chk_dir(jm, j, j->ckpt_pending, dir, sizeof(dir));
     if ((rc = weir_mkdir_p(dir, err)) == 0) {
         snprintf(path, sizeof(path), "%s/_metadata", dir);
+        crash_hook(path, text, j->ckpt_pending);
         rc = weir_write_file_atomic(path, text, strlen(text), err);
     }
     free(text);

@@ -461,6 +461,25 @@ read_ports(hc_cluster_t *c)
     snprintf(c->rest, sizeof(c->rest), "http://127.0.0.1:%d", c->rest_port);
 }
 
+int
+hc_wait_jm_exit(hc_cluster_t *c, int timeout_ms)
+{
+    long long deadline = hc_now_ms() + timeout_ms;
+    int status;
+
+    while (c->jm_pid > 0) {
+        if (waitpid(c->jm_pid, &status, WNOHANG) == c->jm_pid) {
+            c->jm_pid = 0;
+            g_pids[0] = 0;
+            return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+        }
+        if (hc_now_ms() > deadline)
+            HC_DIE("the job manager did not exit within %d ms", timeout_ms);
+        hc_sleep_ms(20);
+    }
+    return -1;
+}
+
 void
 hc_restart_jm(hc_cluster_t *c, int sig)
 {
@@ -468,6 +487,7 @@ hc_restart_jm(hc_cluster_t *c, int sig)
         kill(c->jm_pid, sig);
         waitpid(c->jm_pid, NULL, 0);
         c->jm_pid = 0;
+        g_pids[0] = 0;
     }
     unlink(c->ports_file);
     start_jm(c);

@@ -105,6 +105,9 @@ int  hc_add_tm(hc_cluster_t *c, int slots);
  * the same ports and data directory (--data-dir DIR/jm-data); returns once
  * it answers REST. Task managers reconnect by themselves. */
 void hc_restart_jm(hc_cluster_t *c, int sig);
+/* Waits for the job manager to exit by itself (a test hook that kills it);
+ * returns its exit code or 128+signal. */
+int  hc_wait_jm_exit(hc_cluster_t *c, int timeout_ms);
 /* (Re)starts task manager i with its id and slot count. */
 void hc_start_tm(hc_cluster_t *c, int i);
 /* Sends sig to task manager i. SIGKILL also reaps it (pid becomes 0). */

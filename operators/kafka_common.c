@@ -137,6 +137,7 @@ static const char *const producer_defaults[] = {
     "linger.ms", "5",
     "batch.size", "1000000",
     "partitioner", "murmur2_random",    /* the Java client's: same key, same partition */
+    "message.timeout.ms", "120000",     /* Kafka's delivery.timeout.ms default, as Flink */
     NULL,
 };
 

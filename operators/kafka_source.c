@@ -610,6 +610,11 @@ assign(kafka_source_t *s, weir_err_t *err)
                           pt->start, hi, lo);
             pt->start = lo;
         } else if (unresolved) {
+            if (c->startup == START_TIMESTAMP && hi > lo)
+                weir_log_warn("%s: %s[%d]: no record at or after the start time (or the broker "
+                              "cannot look offsets up by time, as weir-kafka cannot); starting "
+                              "at the end (%" PRId64 ")", s->what, topic_of(s, pt->topic),
+                              (int)pt->partition, hi);
             pt->start = hi;
         }
         pt->end = hi;

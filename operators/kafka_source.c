@@ -476,6 +476,9 @@ create_consumer(kafka_source_t *s, weir_err_t *err)
         "enable.partition.eof", "true",
         "auto.offset.reset", "error",
         "isolation.level", "read_committed",
+        /* a fetch that finds nothing waits this long for data: 100 ms keeps
+         * a trickle's latency low for a little idle polling */
+        "fetch.wait.max.ms", "100",
         NULL,
     };
     rd_kafka_conf_t *conf;

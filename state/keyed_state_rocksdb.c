@@ -498,8 +498,17 @@ seq_read(rdb_backend_t *rb)
 /* Closes the database and frees everything but rb itself, rb->dir and
  * rb->base. Safe on a half-opened backend. */
 static void
-rdb_shutdown(rdb_backend_t *rb)
+rdb_shutdown(rdb_backend_t *rb, bool dropping)
 {
+    if (dropping && rb->db != NULL) {
+        /* the data is about to be deleted: no flush, no compaction to wait
+         * for (a close would flush every memtable, the WAL being off) */
+        const char *k[] = { "avoid_flush_during_shutdown" }, *v[] = { "true" };
+        char *e = NULL;
+        rocksdb_set_options(rb->db, 1, k, v, &e);
+        free(e);
+        rocksdb_cancel_all_background_work(rb->db, 1);
+    }
     for (int i = 0; i < rb->ncfs; i++) {
         if (rb->cfs[i]->h != NULL)
             rocksdb_column_family_handle_destroy(rb->cfs[i]->h);
@@ -541,7 +550,7 @@ rdb_close(weir_state_backend_t *b)
 {
     rdb_backend_t *rb = (rdb_backend_t *)b;
 
-    rdb_shutdown(rb);
+    rdb_shutdown(rb, false);
     free(rb->dir);
     free(rb);
 }
@@ -552,7 +561,7 @@ rdb_drop(weir_state_backend_t *b)
     rdb_backend_t *rb = (rdb_backend_t *)b;
     int rc = 0;
 
-    rdb_shutdown(rb);
+    rdb_shutdown(rb, true);
     /* the directory is ours: prepare_dir found or wrote the marker */
     if (nftw(rb->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
         rc = WEIR_EIO;
@@ -691,7 +700,7 @@ weir_state_backend_rocksdb(const char *dir, int kg_first, int kg_last,
 fail_msg:
     weir_err_set(err, rc, "%s", rb->base.errmsg);
 fail:
-    rdb_shutdown(rb);
+    rdb_shutdown(rb, false);
     free(rb->dir);
     free(rb);
     return rc;

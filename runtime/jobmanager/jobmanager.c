@@ -193,6 +193,8 @@ restart_delay_us(jm_job_t *j)
 }
 
 /* Moves a FAILING/CANCELLING/RUNNING job on once all its subtasks ended. */
+static void maybe_restart(jm_t *jm, jm_job_t *j, uint64_t now);
+
 static void
 check_job_done(jm_t *jm, jm_job_t *j)
 {
@@ -209,9 +211,11 @@ check_job_done(jm_t *jm, jm_job_t *j)
             all_finished &= st == WEIR_TASK_FINISHED;
         }
     if (j->state == JOB_RESTARTING) {
-        /* the failed attempt is gone: free its slots; tick_cb schedules
-         * the next attempt once its delay passed */
+        /* the failed attempt is gone: free its slots; the next attempt
+         * starts now if its delay passed, else from tick_cb */
         release_slots(jm, j);
+        maybe_restart(jm, j, jm_mono_ms());
+        schedule(jm);
         return;
     }
     if (j->state == JOB_FAILING)

@@ -725,6 +725,8 @@ next:
     return rc;
 }
 
+static int open_state(weir_task_t *t);
+
 /* ---- the thread --------------------------------------------------------- */
 
 static int
@@ -865,7 +867,8 @@ task_main(void *arg)
     weir_task_t *t = arg;
     int rc = 0;
 
-    for (t->opened = 0; t->opened < t->v->nops; t->opened++) {
+    rc = open_state(t);
+    for (t->opened = 0; rc == 0 && t->opened < t->v->nops; t->opened++) {
         weir_op_t *op = &t->ops[t->opened];
         if (op->cfg->kind->open != NULL && (rc = op->cfg->kind->open(op, &t->err)) != 0)
             break;
@@ -879,6 +882,13 @@ task_main(void *arg)
     for (int i = t->opened - 1; i >= 0; i--)
         if (t->ops[i].cfg->kind->close != NULL)
             t->ops[i].cfg->kind->close(&t->ops[i]);
+    /* the working state ends with the task (what survives is in
+     * checkpoints); dropped here, not on the task manager's loop */
+    if (t->state != NULL) {
+        weir_state_backend_drop(t->state);
+        t->state = NULL;
+        t->ctx.state = NULL;
+    }
 
     if (rc == 0) {
         weir_log_info("%s finished", t->prefix);
@@ -943,6 +953,49 @@ keyed_restore_dirs(weir_task_t *t, char ***out, int *n, weir_err_t *err)
     }
     *out = dirs;
     return 0;
+}
+
+/* Opens (and restores) the subtask's keyed state; in the task thread. */
+static int
+open_state(weir_task_t *t)
+{
+    weir_tm_job_t *job = t->job;
+    const weir_plan_t *p = job->plan;
+    weir_err_t *err = &t->err;
+    int vertex = t->vertex, subtask = t->subtask, rc = 0;
+    char **dirs = NULL;
+    int ndirs = 0;
+
+    if (!t->v->keyed)
+        return 0;
+    if (job->restore != NULL && (rc = keyed_restore_dirs(t, &dirs, &ndirs, err)) != 0)
+        return rc;
+    if (p->state_in_memory) {
+        rc = weir_state_backend_memory(t->ctx.kg_first, t->ctx.kg_last, &t->state);
+        if (rc == 0 && ndirs > 0)
+            rc = weir_state_restore(t->state, (const char *const *)dirs, ndirs, err);
+    } else {
+        /* one RocksDB instance per keyed subtask attempt, like Flink's one
+         * per keyed operator subtask: isolated, dropped as a whole */
+        char dir[1024];
+        snprintf(dir, sizeof(dir), "%s/%s/v%d-%d-a%d", job->state_dir, job->id, vertex,
+                 subtask, job->attempt);
+        if (ndirs > 0)
+            rc = weir_state_backend_rocksdb_restore(dir, t->ctx.kg_first, t->ctx.kg_last,
+                                                    (const char *const *)dirs, ndirs,
+                                                    &t->state, err);
+        else
+            rc = weir_state_backend_rocksdb(dir, t->ctx.kg_first, t->ctx.kg_last, &t->state,
+                                            err);
+    }
+    if (rc == 0 && job->restore != NULL)
+        weir_log_info("%s restored keyed state of checkpoint %lld from %d snapshot(s)",
+                      t->prefix, (long long)job->restore_ckpt, ndirs);
+    weir_str_list_free(dirs, ndirs);
+    if (rc != 0 && err->msg[0] == '\0')
+        weir_err_set(err, rc, "cannot open the keyed state: %s", weir_strerror(rc));
+    t->ctx.state = t->state;
+    return rc;
 }
 
 int
@@ -1048,45 +1101,8 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->ctx.exactly_once = p->ckpt.exactly_once;
     t->ctx.attempt = job->attempt;
     t->ctx.metrics = &t->opm;
-    if (v->keyed) {
-        char **dirs = NULL;
-        int ndirs = 0;
-
-        if (job->restore != NULL &&
-            (rc = keyed_restore_dirs(t, &dirs, &ndirs, err)) != 0) {
-            weir_task_destroy(t);
-            return rc;
-        }
-        if (p->state_in_memory) {
-            rc = weir_state_backend_memory(t->ctx.kg_first, t->ctx.kg_last, &t->state);
-            if (rc == 0 && ndirs > 0)
-                rc = weir_state_restore(t->state, (const char *const *)dirs, ndirs, err);
-        } else {
-            /* one RocksDB instance per keyed subtask attempt, like Flink's
-             * one per keyed operator subtask: isolated, dropped as a whole */
-            char dir[1024];
-            snprintf(dir, sizeof(dir), "%s/%s/v%d-%d-a%d", job->state_dir, job->id, vertex,
-                     subtask, job->attempt);
-            if (ndirs > 0)
-                rc = weir_state_backend_rocksdb_restore(dir, t->ctx.kg_first, t->ctx.kg_last,
-                                                        (const char *const *)dirs, ndirs,
-                                                        &t->state, err);
-            else
-                rc = weir_state_backend_rocksdb(dir, t->ctx.kg_first, t->ctx.kg_last,
-                                                &t->state, err);
-        }
-        if (rc == 0 && job->restore != NULL)
-            weir_log_info("%s restored keyed state of checkpoint %lld from %d snapshot(s)",
-                          t->prefix, (long long)job->restore_ckpt, ndirs);
-        weir_str_list_free(dirs, ndirs);
-        if (rc != 0) {
-            if (err != NULL && err->msg[0] == '\0')
-                weir_err_set(err, rc, "cannot create the keyed state: %s", weir_strerror(rc));
-            weir_task_destroy(t);
-            return rc;
-        }
-        t->ctx.state = t->state;
-    }
+    /* keyed state is opened (and restored) in the task thread, not here
+     * on the task manager's loop: a restore may copy files for seconds */
     for (int o = 0; o < v->nops; o++) {
         t->ops[o].cfg = v->ops[o];
         t->ops[o].ctx = &t->ctx;

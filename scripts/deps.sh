@@ -14,6 +14,7 @@ pkgs=(
     libfyaml-dev libcurl4-openssl-dev libjansson-dev libxxhash-dev
     libhttp-parser-dev libjsmn-dev libpq-dev
     postgresql curl procps
+    chromium fonts-dejavu-core
 )
 # shellcheck disable=SC2206
 pkgs+=(${WEIR_DEPS_EXTRA:-})

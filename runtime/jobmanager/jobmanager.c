@@ -152,6 +152,15 @@ job_set_state(jm_t *jm, jm_job_t *j, job_state_t s)
         j->running_since_mono = jm_mono_ms();
     if (jm_job_terminal(j) || s == JOB_RESTARTING || s == JOB_FAILING || s == JOB_CANCELLING)
         jm_ckpt_abort_pending(jm, j, jm_job_state_name(s));
+    if (jm_job_terminal(j) || s == JOB_RESTARTING) {
+        /* nothing flows any more: no stale rates */
+        for (int v = 0; v < j->plan->nvertices; v++)
+            for (int k = 0; k < j->plan->vertices[v].parallelism; k++) {
+                jm_metrics_t *m = &j->subtasks[v][k].m;
+                m->rin_ps = m->rout_ps = m->bin_ps = m->bout_ps = 0;
+                m->busy_ms_ps = m->idle_ms_ps = m->bp_ms_ps = 0;
+            }
+    }
     if (jm_job_terminal(j)) {
         j->end_ms = jm_now_ms();
         release_slots(jm, j);
@@ -220,8 +229,14 @@ check_job_done(jm_t *jm, jm_job_t *j)
     }
     if (j->state == JOB_FAILING)
         job_set_state(jm, j, JOB_FAILED);
-    else if (j->state == JOB_CANCELLING && j->stopping)
-        job_set_state(jm, j, JOB_FINISHED);     /* stopped with a savepoint */
+    else if (j->state == JOB_CANCELLING && j->stopping) {
+        /* stopped with a savepoint: its subtasks ended as asked */
+        for (int v = 0; v < p->nvertices; v++)
+            for (int s2 = 0; s2 < p->vertices[v].parallelism; s2++)
+                if (j->subtasks[v][s2].state == WEIR_TASK_CANCELED)
+                    j->subtasks[v][s2].state = WEIR_TASK_FINISHED;
+        job_set_state(jm, j, JOB_FINISHED);
+    }
     else if (j->state == JOB_CANCELLING)
         job_set_state(jm, j, JOB_CANCELED);
     else

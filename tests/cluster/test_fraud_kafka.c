@@ -855,12 +855,68 @@ test_fraud_unbounded_cancel_continue(void **state)
     recs_free(&d.flags);
 }
 
+/* ---- stocks passthrough --------------------------------------------------------- */
+
+/* jobs/stocks-passthrough.yaml copies stocks-in to stocks-out byte for
+ * byte: every key and value, each once. */
+static void
+test_stocks_passthrough_byte_exact(void **state)
+{
+    const char *src = getenv("WEIR_SOURCE_DIR");
+    const char *const args[] = { "--topic", "stocks-in", "--count", "3000", NULL };
+    char path[PATH_MAX], jid[HC_JOB_ID_LEN + 1];
+    kh_topic_t in, out;
+    hc_cluster_t *c;
+    json_t *job;
+    char *yaml;
+    unsigned char *used;
+
+    (void)state;
+    kh_broker_start(&broker, (const char *const[]){ "--topic", "stocks-in:8,stocks-out:8",
+                                                   NULL });
+    gen_produce("stocks", args);
+    snprintf(path, sizeof(path), "%s/jobs/stocks-passthrough.yaml", src ? src : ".");
+    yaml = hc_slurp(path, NULL);
+    assert_non_null(yaml);
+    c = hc_start(&(hc_opts_t){ .ntms = 2, .slots = 2 });
+    hc_submit_ok(c, yaml, (const char *const[]){ "KAFKA_BOOTSTRAP", broker.bootstrap,
+                                                 "STOP_AT", "latest", NULL }, jid);
+    job = hc_wait_job(c, jid, "FINISHED", 60000);
+    json_decref(job);
+    kh_topic_read(broker.bootstrap, "stocks-in", 20000, &in);
+    kh_topic_read(broker.bootstrap, "stocks-out", 20000, &out);
+    assert_int_equal(in.n, 3000);
+    assert_int_equal(out.n, in.n);
+    used = calloc(in.n, 1);
+    for (size_t i = 0; i < out.n; i++) {
+        size_t j;
+        for (j = 0; j < in.n; j++)
+            if (!used[j] && in.recs[j].value_len == out.recs[i].value_len &&
+                in.recs[j].key_len == out.recs[i].key_len &&
+                memcmp(in.recs[j].value, out.recs[i].value, in.recs[j].value_len) == 0 &&
+                memcmp(in.recs[j].key, out.recs[i].key, in.recs[j].key_len) == 0)
+                break;
+        if (j == in.n)
+            fail_msg("stocks-out holds a record not in stocks-in (or twice): %s",
+                     out.recs[i].value);
+        used[j] = 1;
+        /* keyed by ticker: the same partition as the input's */
+        assert_int_equal(out.recs[i].partition, in.recs[j].partition);
+    }
+    free(used);
+    kh_topic_free(&in);
+    kh_topic_free(&out);
+    free(yaml);
+    hc_stop(c);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_fraud_exact, teardown),
         cmocka_unit_test_teardown(test_fraud_unbounded_cancel_continue, teardown),
+        cmocka_unit_test_teardown(test_stocks_passthrough_byte_exact, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,6 +181,8 @@ typedef struct jm {
 
     int                 ntms;
     jm_tm_t           **tms;
+    int                 ngone;
+    jm_tm_t           **gone;    /* lost task managers, kept for job history */
     int                 njobs;
     jm_job_t          **jobs;    /* submission order */
 } jm_t;

@@ -687,6 +687,14 @@ tm_lost(jm_t *jm, jm_tm_t *tm, const char *why)
             break;
         }
     }
+    {
+        /* kept (jobs' subtasks may point at it), and reachable */
+        jm_tm_t **gone = realloc(jm->gone, sizeof(*gone) * (size_t)(jm->ngone + 1));
+        if (gone != NULL) {
+            jm->gone = gone;
+            jm->gone[jm->ngone++] = tm;
+        }
+    }
     /* jobs that still point at tm in subtasks are terminal or failing with
      * it marked failed; keep the struct for their history */
     if (tm->conn != NULL) {

@@ -5,16 +5,22 @@
  * the server's JSON through unchanged with --json for scripts:
  *
  *   jobctl submit jobs/fraud.yaml -p 2 -D TOPIC=tx
+ *   jobctl plan jobs/fraud.yaml -p 2          (local: nothing is submitted)
  *   jobctl list
  *   jobctl status 3f2a9c
+ *   jobctl metrics 3f2a9c [--vertex v1]
+ *   jobctl checkpoints 3f2a9c
+ *   jobctl exceptions 3f2a9c
  *   jobctl cancel 3f2a9c
+ *   jobctl savepoint 3f2a9c --dir /sp          (and stop, which also stops it)
  *   jobctl taskmanagers
  *   jobctl overview
  *
- * The commands live in one table (name, arguments, help, function). A
- * command's function returns the process exit code: 0 ok, 1 a request the
+ * The commands live in one table (name, arguments, options, help, function).
+ * A command's function returns the process exit code: 0 ok, 1 a request the
  * server refused or answered strangely (its {"errors": [...]} messages are
- * printed to stderr), 2 a usage error, 3 the job manager cannot be reached.
+ * printed to stderr) or a job file that does not plan, 2 a usage error, 3
+ * the job manager cannot be reached.
  *
  * submit sends the job file's text, not a parsed form: the job manager parses
  * and validates it and reports errors with "path:line:col". jobctl only
@@ -22,6 +28,13 @@
  * its environment, so that a job can be parameterised from the shell that
  * submits it. Unresolved names are not sent; the server then reports them
  * (unless the reference has a default).
+ *
+ * plan is the one command that needs no job manager: it runs the same
+ * planner the job and task managers run (weir_plan_from_text, deterministic)
+ * on the file, with the same variables submit would send, and prints the
+ * vertices and chains. It needs the planner linked in (runtime/cli/meson.build
+ * links weir_plan_dep and defines WEIR_JOBCTL_PLANNER); a jobctl built
+ * without it says so and exits 1.
  *
  * The output never trusts the server's JSON: a missing or mistyped field is
  * shown as "-", and control characters in strings are replaced before they
@@ -42,12 +55,15 @@
 
 #include "runtime/core/buf.h"
 #include "runtime/graph/jobfile.h"
+#ifdef WEIR_JOBCTL_PLANNER
+#include "runtime/graph/plan.h"
+#endif
 
 /* ---- constants ------------------------------------------------------- */
 
 enum {
     EXIT_OK      = 0,
-    EXIT_FAIL    = 1,    /* request or server error */
+    EXIT_FAIL    = 1,    /* request or server error; a job file that does not plan */
     EXIT_USAGE   = 2,
     EXIT_CONNECT = 3,    /* cannot reach the job manager */
 };
@@ -61,16 +77,31 @@ enum {
 #define MAX_POSITIONAL      1
 #define TABLE_MAX_COLS      8
 
+/* Flink's backpressure levels: the share of time a subtask was
+ * backpressured, <= 10% "ok", <= 50% "low", above "high" (the job manager
+ * uses the same thresholds for its vertex levels). */
+#define BP_OK_RATIO         0.10
+#define BP_LOW_RATIO        0.50
+
+/* The options a command accepts besides --rest, --json and --help. */
+enum {
+    OPT_VARS      = 1 << 0,     /* -p N, -D KEY=VALUE */
+    OPT_RESTORE   = 1 << 1,     /* --from-savepoint DIR, --allow-non-restored-state */
+    OPT_DIR       = 1 << 2,     /* --dir DIR */
+    OPT_VERTEX    = 1 << 3,     /* --vertex V */
+};
+
 /* ---- state ----------------------------------------------------------- */
 
 typedef struct jobctl {
     char        *rest;          /* base URL without a trailing '/' (owned) */
     bool         json;
-    long         parallelism;   /* submit -p; 0 when not given */
-    weir_vars_t  defs;          /* submit -D KEY=VALUE (owned) */
+    long         parallelism;   /* submit/plan -p; 0 when not given */
+    weir_vars_t  defs;          /* submit/plan -D KEY=VALUE (owned) */
     const char  *from_savepoint;/* submit --from-savepoint DIR */
     bool         allow_non_restored;
     const char  *dir;           /* savepoint/stop --dir DIR */
+    const char  *vertex;        /* metrics --vertex V */
     long         wait_s;        /* savepoint/stop: how long to wait */
     int          npos;
     const char  *pos[MAX_POSITIONAL];   /* borrowed from argv */
@@ -78,17 +109,23 @@ typedef struct jobctl {
 
 typedef struct cmd {
     const char *name;
-    const char *args;           /* the argument synopsis */
+    const char *args;           /* the argument synopsis; its first word names
+                                   the positional argument */
     const char *summary;        /* one line for the command list */
     const char *help;           /* the paragraph of `jobctl CMD --help` */
     int         npos;           /* positional arguments it takes */
-    bool        submit_opts;    /* accepts -p and -D */
+    unsigned    opts;           /* OPT_* */
+    bool        local;          /* needs no job manager (plan) */
     int       (*run)(jobctl_t *j);
 } cmd_t;
 
 static int cmd_submit(jobctl_t *j);
+static int cmd_plan(jobctl_t *j);
 static int cmd_list(jobctl_t *j);
 static int cmd_status(jobctl_t *j);
+static int cmd_metrics(jobctl_t *j);
+static int cmd_checkpoints(jobctl_t *j);
+static int cmd_exceptions(jobctl_t *j);
 static int cmd_cancel(jobctl_t *j);
 static int cmd_taskmanagers(jobctl_t *j);
 static int cmd_overview(jobctl_t *j);
@@ -109,37 +146,78 @@ static const cmd_t commands[] = {
       "                  differs from the savepoint's parallelism\n"
       "  --allow-non-restored-state   accept a savepoint with state of operators the\n"
       "                  job no longer has (that state is dropped)\n",
-      1, true, cmd_submit },
+      1, OPT_VARS | OPT_RESTORE, false, cmd_submit },
+    { "plan", "FILE [-p N] [-D KEY=VALUE]...", "check a job file, print its plan (local)",
+      "Parses and plans the job file FILE here, with the planner the job manager\n"
+      "uses, and prints its vertices (operators chained into one task), their\n"
+      "parallelism and output schemas, and the edges between them. Nothing is sent\n"
+      "to the job manager. An error is printed as FILE:LINE:COL: reason (exit 1).\n"
+      "${VAR} references are resolved like submit does: -D first, then the\n"
+      "environment, then the reference's default.\n"
+      "\n"
+      "  -p N            plan with parallelism N (overrides the file)\n"
+      "  -D KEY=VALUE    set the variable KEY (repeatable)\n"
+      "  --json          print the plan as JSON, shaped like GET /jobs/{id}/plan\n",
+      1, OPT_VARS, true, cmd_plan },
     { "list", "", "list jobs",
       "Lists the jobs the job manager knows: id, name, state, start time (local\n"
       "time) and duration.\n",
-      0, false, cmd_list },
+      0, 0, false, cmd_list },
     { "status", "JOB", "show a job, its vertices and their subtasks",
-      "Shows job JOB: its name, state, parallelism and failure (if any), then each\n"
-      "vertex with its subtasks, their state and task manager.\n",
-      1, false, cmd_status },
+      "Shows job JOB: its name, state, parallelism, restarts, checkpoints and\n"
+      "failure (if any), then each vertex with its records in and out per second,\n"
+      "and its subtasks, their state and task manager.\n",
+      1, 0, false, cmd_status },
+    { "metrics", "JOB [--vertex V]", "show rates, busy time, backpressure",
+      "Shows the metrics of each vertex of job JOB (from the last heartbeats):\n"
+      "records and bytes in and out (totals and per second), busy, idle and\n"
+      "backpressured time, the backpressure level, dead-lettered records and\n"
+      "pending records, then the records in and out of each chained operator.\n"
+      "\n"
+      "  --vertex V      the same per subtask of one vertex, and its operators;\n"
+      "                  V is a vertex id (v1 or 1), a vertex name (\"gen -> map\")\n"
+      "                  or the name of one of its operators\n"
+      "\n"
+      "With --json, the server's JSON: GET /jobs/{JOB}, or with --vertex\n"
+      "GET /jobs/{JOB}/vertices/{V}.\n",
+      1, OPT_VERTEX, false, cmd_metrics },
+    { "checkpoints", "JOB", "show checkpoint counts and history",
+      "Shows the checkpoints of job JOB: the interval and mode, how many completed\n"
+      "and failed, the one in progress, the latest completed one, a history table\n"
+      "(newest first: id, type, status, trigger time, duration, size, acknowledged\n"
+      "subtasks, failure) and the min/avg/max duration and size of the completed\n"
+      "checkpoints in the history.\n",
+      1, 0, false, cmd_checkpoints },
+    { "exceptions", "JOB", "show a job's failures, newest first",
+      "Shows the failure that ended or last restarted job JOB, and the history of\n"
+      "its failures (newest first) with their time and the attempt they ended.\n",
+      1, 0, false, cmd_exceptions },
     { "cancel", "JOB", "cancel a job",
       "Asks the job manager to cancel job JOB. The job stops asynchronously;\n"
       "`jobctl status JOB` shows when it is CANCELED.\n",
-      1, false, cmd_cancel },
+      1, 0, false, cmd_cancel },
     { "savepoint", "JOB [--dir DIR]", "write a savepoint of a running job",
       "Takes a savepoint of job JOB into DIR (default $WEIR_SAVEPOINT_DIR, absolute)\n"
       "and prints its directory once it is complete. A savepoint is a self-contained\n"
       "copy of a checkpoint: submit --from-savepoint starts a job from it, at any\n"
-      "parallelism.\n",
-      1, false, cmd_savepoint },
+      "parallelism.\n"
+      "\n"
+      "  --dir DIR       the directory the savepoint goes into\n",
+      1, OPT_DIR, false, cmd_savepoint },
     { "stop", "JOB [--dir DIR]", "write a savepoint, then stop the job",
       "Takes a savepoint of job JOB like `savepoint`, then stops the job (it ends\n"
-      "FINISHED), and prints the savepoint's directory.\n",
-      1, false, cmd_stop },
+      "FINISHED), and prints the savepoint's directory.\n"
+      "\n"
+      "  --dir DIR       the directory the savepoint goes into\n",
+      1, OPT_DIR, false, cmd_stop },
     { "taskmanagers", "", "list task managers and their slots",
       "Lists the registered task managers: id, address, slots, free slots and the\n"
       "time since their last heartbeat.\n",
-      0, false, cmd_taskmanagers },
+      0, 0, false, cmd_taskmanagers },
     { "overview", "", "show a summary of the cluster",
       "Shows the number of task managers, total and available slots, and the jobs\n"
       "by state.\n",
-      0, false, cmd_overview },
+      0, 0, false, cmd_overview },
 };
 
 #define NCOMMANDS ((int)(sizeof(commands) / sizeof(commands[0])))
@@ -318,6 +396,101 @@ fmt_time(long long ms, char *buf, size_t cap)
     if (ms <= 0 || localtime_r(&t, &tm) == NULL
         || strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm) == 0)
         snprintf(buf, cap, "-");
+}
+
+/* The same with milliseconds: checkpoints come several per second. */
+static void
+fmt_time_ms(long long ms, char *buf, size_t cap)
+{
+    char sec[48];
+
+    fmt_time(ms, sec, sizeof(sec));
+    if (strcmp(sec, "-") == 0)
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%s.%03lld", sec, ms % 1000);
+}
+
+/* A short duration in milliseconds, keeping what matters for a checkpoint:
+ * "17ms", "1.53s", then as fmt_duration. */
+static void
+fmt_ms(long long ms, char *buf, size_t cap)
+{
+    if (ms >= 1000 && ms < 60000)
+        snprintf(buf, cap, "%.2fs", (double)ms / 1000.0);
+    else
+        fmt_duration(ms, buf, cap);
+}
+
+/* "512 B", "37.6 KiB", "1.2 GiB". */
+static void
+fmt_bytes(long long n, char *buf, size_t cap)
+{
+    static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+    double v = (double)n;
+    int u = -1;
+
+    if (n < 0) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    if (n < 1024) {
+        snprintf(buf, cap, "%lld B", n);
+        return;
+    }
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, cap, "%.1f %s", v, unit[u]);
+}
+
+/* obj[key] as a number (integer or real), if it is one. */
+static bool
+jnum(const json_t *obj, const char *key, double *out)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+    if (!json_is_number(v))
+        return false;
+    *out = json_number_value(v);
+    return true;
+}
+
+/* obj[key] formatted with fmt (one double), or "-". */
+static const char *
+jfmt(const json_t *obj, const char *key, const char *fmt, char *buf, size_t cap)
+{
+    double v;
+
+    if (!jnum(obj, key, &v))
+        return "-";
+    snprintf(buf, cap, fmt, v);
+    return buf;
+}
+
+/* obj[key] in bytes, shown by fmt_bytes, or "-". */
+static const char *
+jbytes(const json_t *obj, const char *key, char *buf, size_t cap)
+{
+    long long n;
+
+    if (!jint(obj, key, &n))
+        return "-";
+    fmt_bytes(n, buf, cap);
+    return buf;
+}
+
+/* A "...TimeMsPerSecond" field as the share of the time: 250 -> "25.0%". */
+static const char *
+jshare(const json_t *obj, const char *key, char *buf, size_t cap)
+{
+    double v;
+
+    if (!jnum(obj, key, &v))
+        return "-";
+    snprintf(buf, cap, "%.1f%%", v / 10.0);
+    return buf;
 }
 
 /* ---- tables ---------------------------------------------------------- */
@@ -603,6 +776,22 @@ done:
     return rc;
 }
 
+/* GET /jobs/{JOB}<suffix> for the job named by the first argument: like
+ * request(), with the id escaped into the path. */
+static int
+job_request(const jobctl_t *j, const char *suffix, bool raw, json_t **out)
+{
+    char *path, *esc = url_escape(j->pos[0]);
+    int rc;
+
+    if (asprintf(&path, "/jobs/%s%s", esc, suffix) < 0)
+        die_oom();
+    free(esc);
+    rc = request(j, "GET", path, NULL, raw, out);
+    free(path);
+    return rc;
+}
+
 /* ---- commands -------------------------------------------------------- */
 
 static int
@@ -735,6 +924,165 @@ done:
     return rc;
 }
 
+/* ---- plan ------------------------------------------------------------- */
+
+#ifdef WEIR_JOBCTL_PLANNER
+
+/* The variables submit would send for text: every -D, then the environment
+ * for the file's other ${VAR} references. Fills *vars (owned by the caller:
+ * weir_vars_free). */
+static int
+plan_vars(const jobctl_t *j, const weir_buf_t *text, const char *path, weir_vars_t *vars)
+{
+    char **names = NULL;
+    int nnames = 0, i, k;
+
+    for (k = 0; k < j->defs.n; k++)
+        if (weir_vars_set(vars, j->defs.keys[k], j->defs.vals[k]) != 0)
+            die_oom();
+    if (weir_jobfile_var_refs(text->data, text->len, &names, &nnames) != 0) {
+        errorf("%s: cannot scan the file for ${VAR} references", path);
+        return EXIT_FAIL;
+    }
+    for (i = 0; i < nnames; i++) {
+        const char *v = getenv(names[i]);
+        bool set = false;
+
+        for (k = 0; k < j->defs.n && !set; k++)
+            set = strcmp(j->defs.keys[k], names[i]) == 0;
+        if (!set && v != NULL && weir_vars_set(vars, names[i], v) != 0)
+            die_oom();
+    }
+    for (i = 0; i < nnames; i++)
+        free(names[i]);
+    free(names);
+    return EXIT_OK;
+}
+
+/* The plan as JSON, shaped like the job manager's GET /jobs/{id}/plan
+ * (Flink's JobPlanInfo) without the job id, plus the job's parallelism,
+ * max parallelism and slots. New. */
+static json_t *
+plan_json(const weir_plan_t *p)
+{
+    static const char *const ship[] = { "FORWARD", "FORWARD", "REBALANCE", "BROADCAST", "HASH" };
+    json_t *nodes = json_array(), *doc;
+    char id[16], src[16];
+
+    if (nodes == NULL)
+        die_oom();
+    for (int v = 0; v < p->nvertices; v++) {
+        const weir_plan_vertex_t *pv = &p->vertices[v];
+        json_t *ops = json_array(), *inputs = json_array(), *node;
+        weir_buf_t kinds = WEIR_BUF_INIT;
+
+        if (ops == NULL || inputs == NULL)
+            die_oom();
+        for (int k = 0; k < pv->nops; k++) {
+            const char *kind = pv->ops[k]->kind != NULL ? pv->ops[k]->kind->name : "?";
+
+            if (weir_buf_appendf(&kinds, "%s%s", k > 0 ? " -> " : "", kind) != 0
+                || json_array_append_new(ops, json_pack("{s:s, s:s}", "name", pv->ops[k]->name,
+                                                        "kind", kind)) != 0)
+                die_oom();
+        }
+        for (int i = 0; i < pv->nin; i++) {
+            const weir_plan_edge_t *e = &p->edges[pv->in_edges[i]];
+            json_t *in, *keys;
+
+            snprintf(src, sizeof(src), "v%d", e->src_vertex);
+            in = json_pack("{s:i, s:s, s:s, s:s}", "num", e->dst_input, "id", src,
+                           "ship_strategy",
+                           (unsigned)e->partition < sizeof(ship) / sizeof(ship[0])
+                               ? ship[e->partition] : "UNKNOWN",
+                           "exchange", "pipelined_bounded");
+            if (in == NULL || (keys = json_array()) == NULL)
+                die_oom();
+            for (int k = 0; k < e->nkeys; k++)
+                if (e->schema != NULL && e->key_idx[k] >= 0
+                    && e->key_idx[k] < e->schema->nfields)
+                    json_array_append_new(keys, json_string(e->schema->fields[e->key_idx[k]].name));
+            if (e->nkeys > 0)
+                json_object_set_new(in, "keys", keys);
+            else
+                json_decref(keys);
+            json_array_append_new(inputs, in);
+        }
+        if (weir_buf_nul(&kinds) != 0)
+            die_oom();
+        snprintf(id, sizeof(id), "v%d", v);
+        node = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:o, s:o}", "id", id,
+                         "parallelism", pv->parallelism, "max-parallelism", p->max_parallelism,
+                         "operator", kinds.data != NULL ? kinds.data : "",
+                         "operator_strategy", pv->keyed ? "keyed" : "",
+                         "description", pv->name, "operators", ops, "inputs", inputs);
+        weir_buf_free(&kinds);
+        if (node == NULL || json_array_append_new(nodes, node) != 0)
+            die_oom();
+    }
+    doc = json_pack("{s:{s:s, s:s, s:i, s:i, s:i, s:o}}", "plan", "name", p->jf->name,
+                    "type", "STREAMING", "parallelism", p->parallelism,
+                    "max-parallelism", p->max_parallelism, "slots", p->slots, "nodes", nodes);
+    if (doc == NULL)
+        die_oom();
+    return doc;
+}
+
+/* plan FILE: the planner of the job and task managers, run here. */
+static int
+cmd_plan(jobctl_t *j)
+{
+    const char *path = j->pos[0];
+    weir_buf_t text = WEIR_BUF_INIT, out = WEIR_BUF_INIT;
+    weir_vars_t vars = { 0 };
+    weir_err_t err = { 0 };
+    weir_plan_t *plan = NULL;
+    int rc;
+
+    rc = read_file(path, &text);
+    if (rc == EXIT_OK)
+        rc = plan_vars(j, &text, path, &vars);
+    if (rc != EXIT_OK)
+        goto done;
+    if (weir_plan_from_text(path, text.data, text.len, &vars, (int)j->parallelism, &plan,
+                            &err) != 0) {
+        /* the planner's message starts with path:line:col */
+        errorf("%s", err.msg[0] != '\0' ? err.msg : "the job does not plan");
+        rc = EXIT_FAIL;
+        goto done;
+    }
+    if (j->json) {
+        json_t *doc = plan_json(plan);
+
+        if (json_dumpf(doc, stdout, JSON_INDENT(2)) != 0)
+            die_oom();
+        putchar('\n');
+        json_decref(doc);
+    } else {
+        if (weir_plan_describe(plan, &out) != 0)
+            die_oom();
+        fwrite(out.data, 1, out.len, stdout);
+    }
+done:
+    weir_plan_destroy(plan);
+    weir_buf_free(&out);
+    weir_vars_free(&vars);
+    weir_buf_free(&text);
+    return rc;
+}
+
+#else /* !WEIR_JOBCTL_PLANNER */
+
+static int
+cmd_plan(jobctl_t *j)
+{
+    errorf("plan: this jobctl was built without the planner (runtime/cli/meson.build "
+           "must link weir_plan_dep and define WEIR_JOBCTL_PLANNER)");
+    return EXIT_FAIL;
+}
+
+#endif
+
 static int
 cmd_list(jobctl_t *j)
 {
@@ -776,24 +1124,51 @@ cmd_list(jobctl_t *j)
     return EXIT_OK;
 }
 
+/* The "Checkpoints:" line of status, from the job's "checkpoints" summary. */
+static void
+print_checkpoint_line(const json_t *root)
+{
+    const json_t *ck = json_object_get(root, "checkpoints");
+    const json_t *latest = json_object_get(ck, "latest");
+    char line[512], b1[64], b2[64], b3[64], b4[64], b5[64];
+    long long every, bytes, ms;
+    int n;
+
+    if (!jint(ck, "interval_ms", &every) || every <= 0) {
+        print_field("Checkpoints:", "off");
+        return;
+    }
+    n = snprintf(line, sizeof(line), "every %lld ms, %s; %s completed, %s failed", every,
+                 jtext(ck, "mode", b1, sizeof(b1)), jtext(ck, "completed", b2, sizeof(b2)),
+                 jtext(ck, "failed", b3, sizeof(b3)));
+    if (json_is_object(latest) && n > 0 && (size_t)n < sizeof(line)) {
+        if (!jint(latest, "bytes", &bytes))
+            bytes = -1;
+        if (!jint(latest, "duration_ms", &ms))
+            ms = -1;
+        fmt_bytes(bytes, b4, sizeof(b4));
+        fmt_ms(ms, b5, sizeof(b5));
+        snprintf(line + n, sizeof(line) - (size_t)n, "; latest %s (%s, %s)",
+                 jtext(latest, "id", b1, sizeof(b1)), b4, b5);
+    }
+    print_field("Checkpoints:", line);
+}
+
 static int
 cmd_status(jobctl_t *j)
 {
-    static const char *const vhead[] = { "VERTEX", "NAME", "PARALLELISM", "STATUS" };
+    static const char *const vhead[] = { "VERTEX", "NAME", "PARALLELISM", "STATUS",
+                                         "IN/S", "OUT/S" };
     static const char *const shead[] = { "SUBTASK", "STATUS", "TASK MANAGER", "FAILURE" };
-    json_t *root, *vertices, *v, *subs, *st;
+    json_t *root, *vertices, *v, *subs, *st, *m;
     table_t vt, *sts = NULL;
-    char *path, *esc, b1[64], b2[64], b3[64], b4[64];
+    char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64];
     const char *id, *failure;
+    bool rates = false;
     size_t i, k;
     int rc, c, indent;
 
-    esc = url_escape(j->pos[0]);
-    if (asprintf(&path, "/jobs/%s", esc) < 0)
-        die_oom();
-    free(esc);
-    rc = request(j, "GET", path, NULL, j->json, &root);
-    free(path);
+    rc = job_request(j, "", j->json, &root);
     if (rc != EXIT_OK || j->json)
         return rc;
 
@@ -805,27 +1180,7 @@ cmd_status(jobctl_t *j)
     print_field("State:", jtext(root, "state", b2, sizeof(b2)));
     print_field("Parallelism:", jtext(root, "parallelism", b2, sizeof(b2)));
     print_field("Restarts:", jtext(root, "restarts", b2, sizeof(b2)));
-    {
-        json_t *ck = json_object_get(root, "checkpoints");
-        long long every = (long long)json_integer_value(json_object_get(ck, "interval_ms"));
-        char line[512];
-        if (ck != NULL && every > 0) {
-            json_t *latest = json_object_get(ck, "latest");
-            int n = snprintf(line, sizeof(line), "every %lld ms, %s; %lld completed, %lld failed",
-                             every, json_string_value(json_object_get(ck, "mode")),
-                             (long long)json_integer_value(json_object_get(ck, "completed")),
-                             (long long)json_integer_value(json_object_get(ck, "failed")));
-            if (json_is_object(latest) && n > 0 && (size_t)n < sizeof(line))
-                snprintf(line + n, sizeof(line) - (size_t)n,
-                         "; latest %lld (%lld bytes, %lld ms)",
-                         (long long)json_integer_value(json_object_get(latest, "id")),
-                         (long long)json_integer_value(json_object_get(latest, "bytes")),
-                         (long long)json_integer_value(json_object_get(latest, "duration_ms")));
-            print_field("Checkpoints:", line);
-        } else {
-            print_field("Checkpoints:", "off");
-        }
-    }
+    print_checkpoint_line(root);
     failure = jfailure(root, "failure", b2, sizeof(b2));
     if (strcmp(failure, "-") != 0)
         print_field(strcmp(jtext(root, "state", b3, sizeof(b3)), "FAILED") == 0 ? "Failure:"
@@ -838,14 +1193,22 @@ cmd_status(jobctl_t *j)
         return EXIT_OK;
     }
     /* a table of vertices, each followed by the table of its subtasks;
-     * subtask columns are aligned across vertices */
-    table_init(&vt, 4, vhead);
+     * subtask columns are aligned across vertices. The rate columns are
+     * left out when the server sends no metrics at all. */
+    json_array_foreach(vertices, i, v)
+        rates = rates || json_is_object(json_object_get(v, "metrics"));
+    table_init(&vt, rates ? 6 : 4, vhead);
     sts = xrealloc(NULL, json_array_size(vertices) * sizeof(*sts));
     json_array_foreach(vertices, i, v) {
+        m = json_object_get(v, "metrics");
         table_add(&vt, (const char *const[]){ jtext(v, "id", b1, sizeof(b1)),
                                               jtext(v, "name", b2, sizeof(b2)),
                                               jtext(v, "parallelism", b3, sizeof(b3)),
-                                              jtext(v, "status", b4, sizeof(b4)) });
+                                              jtext(v, "status", b4, sizeof(b4)),
+                                              jfmt(m, "numRecordsInPerSecond", "%.1f",
+                                                   b5, sizeof(b5)),
+                                              jfmt(m, "numRecordsOutPerSecond", "%.1f",
+                                                   b6, sizeof(b6)) });
         table_init(&sts[i], 4, shead);
         subs = jlist(v, "subtasks");
         json_array_foreach(subs, k, st) {
@@ -873,6 +1236,401 @@ cmd_status(jobctl_t *j)
         table_free(&sts[i]);
     free(sts);
     table_free(&vt);
+    json_decref(root);
+    return EXIT_OK;
+}
+
+/* ---- metrics --------------------------------------------------------- */
+
+/* The backpressure level of a subtask from its backpressured time, as the
+ * job manager computes it for vertices. */
+static const char *
+bp_level(const json_t *m)
+{
+    double ms;
+
+    if (!jnum(m, "backPressuredTimeMsPerSecond", &ms))
+        return "-";
+    return ms / 1000.0 <= BP_OK_RATIO ? "ok" : ms / 1000.0 <= BP_LOW_RATIO ? "low" : "high";
+}
+
+/* One row of the metrics tables: a vertex or a subtask. */
+typedef struct {
+    const char   *label;       /* "v1" or "0" */
+    const char   *name;        /* vertex name or task manager id */
+    const json_t *m;           /* the "metrics" object (borrowed) */
+    const char   *level;       /* backpressure level */
+} mrow_t;
+
+/* Prints two tables of the rows: records and bytes, then time and
+ * backpressure (one table would be wider than a terminal). */
+static void
+print_metric_tables(const char *label_head, const char *name_head, const mrow_t *rows, int n)
+{
+    const char *const ahead[] = { label_head, name_head, "IN/S", "OUT/S", "RECORDS IN",
+                                  "RECORDS OUT", "BYTES IN", "BYTES OUT" };
+    const char *const bhead[] = { label_head, "BUSY", "IDLE", "BACKPRESSURED", "BACKPRESSURE",
+                                  "DEAD-LETTERED", "PENDING" };
+    char b[8][64];
+    table_t ta, tb;
+    int i;
+
+    table_init(&ta, 8, ahead);
+    table_init(&tb, 7, bhead);
+    for (i = 0; i < n; i++) {
+        const json_t *m = rows[i].m;
+
+        table_add(&ta, (const char *const[]){
+                      rows[i].label, rows[i].name,
+                      jfmt(m, "numRecordsInPerSecond", "%.1f", b[0], sizeof(b[0])),
+                      jfmt(m, "numRecordsOutPerSecond", "%.1f", b[1], sizeof(b[1])),
+                      jtext(m, "read-records", b[2], sizeof(b[2])),
+                      jtext(m, "write-records", b[3], sizeof(b[3])),
+                      jbytes(m, "read-bytes", b[4], sizeof(b[4])),
+                      jbytes(m, "write-bytes", b[5], sizeof(b[5])) });
+        table_add(&tb, (const char *const[]){
+                      rows[i].label,
+                      jshare(m, "busyTimeMsPerSecond", b[0], sizeof(b[0])),
+                      jshare(m, "idleTimeMsPerSecond", b[1], sizeof(b[1])),
+                      jshare(m, "backPressuredTimeMsPerSecond", b[2], sizeof(b[2])),
+                      rows[i].level,
+                      jtext(m, "numRecordsDeadLettered", b[3], sizeof(b[3])),
+                      jtext(m, "pendingRecords", b[4], sizeof(b[4])) });
+    }
+    table_print(&ta, 2);
+    putchar('\n');
+    table_print(&tb, 2);
+    table_free(&ta);
+    table_free(&tb);
+}
+
+/* The operators table: one row per chained operator, from the
+ * "operator-metrics" of every vertex of the array vertices, or of the one
+ * vertex object one when it is not NULL. */
+static void
+print_operator_table(const json_t *vertices, const json_t *one)
+{
+    static const char *const head[] = { "VERTEX", "OPERATOR", "RECORDS IN", "RECORDS OUT" };
+    const json_t *v, *op;
+    char b1[64], b2[64], b3[64], b4[64];
+    size_t i, k, n = one != NULL ? 1 : json_array_size(vertices);
+    table_t t;
+
+    table_init(&t, 4, head);
+    for (i = 0; i < n; i++) {
+        v = one != NULL ? one : json_array_get(vertices, i);
+        json_array_foreach(jlist((json_t *)v, "operator-metrics"), k, op)
+            table_add(&t, (const char *const[]){ jtext(v, "id", b1, sizeof(b1)),
+                                                 jtext(op, "name", b2, sizeof(b2)),
+                                                 jtext(op, "records-in", b3, sizeof(b3)),
+                                                 jtext(op, "records-out", b4, sizeof(b4)) });
+    }
+    if (t.nrows > 1) {
+        printf("\nOperators:\n");
+        table_print(&t, 2);
+    }
+    table_free(&t);
+}
+
+/* The vertex of job document root that name names: its id ("v1", or "1"
+ * for "v1"), its name, or the name of one of its operators. Borrowed, or
+ * NULL. */
+static json_t *
+find_vertex(json_t *root, const char *name)
+{
+    json_t *vertices = jlist(root, "vertices"), *v, *op;
+    char buf[64], vid[32];
+    size_t i, k;
+    int pass;
+
+    snprintf(vid, sizeof(vid), "v%s", name);
+    /* ids first, so that an operator named like an id cannot hide a vertex */
+    for (pass = 0; pass < 3; pass++)
+        json_array_foreach(vertices, i, v) {
+            if (pass == 0 && (strcmp(jtext(v, "id", buf, sizeof(buf)), name) == 0
+                              || strcmp(jtext(v, "id", buf, sizeof(buf)), vid) == 0))
+                return v;
+            if (pass == 1 && strcmp(jtext(v, "name", buf, sizeof(buf)), name) == 0)
+                return v;
+            if (pass == 2)
+                json_array_foreach(jlist(v, "operators"), k, op)
+                    if (json_is_string(op) && strcmp(json_string_value(op), name) == 0)
+                        return v;
+        }
+    return NULL;
+}
+
+/* metrics JOB --vertex V: GET /jobs/{id} to find V and its operators'
+ * figures, then GET /jobs/{id}/vertices/{vid} for its subtasks. */
+static int
+vertex_metrics(jobctl_t *j, json_t *root)
+{
+    json_t *v = find_vertex(root, j->vertex), *vdoc = NULL, *subs, *st, *vm;
+    const char *level;
+    char *suffix, *esc, b1[64], b2[64], b3[64], (*labels)[24];
+    weir_buf_t known = WEIR_BUF_INIT;
+    mrow_t *rows;
+    size_t i;
+    int rc, n = 0;
+
+    if (v == NULL) {
+        json_array_foreach(jlist(root, "vertices"), i, vm)
+            if (weir_buf_appendf(&known, "%s%s '%s'", i > 0 ? ", " : "",
+                                 jtext(vm, "id", b1, sizeof(b1)),
+                                 jtext(vm, "name", b2, sizeof(b2))) != 0)
+                die_oom();
+        if (weir_buf_nul(&known) != 0)
+            die_oom();
+        errorf("job %s has no vertex '%s' (vertices: %s)", j->pos[0], j->vertex,
+               known.len > 0 ? known.data : "none");
+        weir_buf_free(&known);
+        return EXIT_FAIL;
+    }
+    /* the server's own id ("v1"), escaped all the same */
+    esc = url_escape(jtext(v, "id", b1, sizeof(b1)));
+    if (asprintf(&suffix, "/vertices/%s", esc) < 0)
+        die_oom();
+    free(esc);
+    rc = job_request(j, suffix, j->json, &vdoc);
+    free(suffix);
+    if (rc != EXIT_OK || j->json)
+        return rc;
+
+    vm = json_object_get(vdoc, "metrics");
+    level = json_is_string(json_object_get(vdoc, "backpressure-level"))
+                ? json_string_value(json_object_get(vdoc, "backpressure-level"))
+                : jtext(v, "backpressure-level", b3, sizeof(b3));
+    print_field("Job ID:", j->pos[0]);
+    print_field("Vertex:", jtext(vdoc, "id", b1, sizeof(b1)));
+    print_field("Name:", jtext(vdoc, "name", b1, sizeof(b1)));
+    print_field("Parallelism:", jtext(vdoc, "parallelism", b1, sizeof(b1)));
+    print_field("Status:", jtext(vdoc, "status", b1, sizeof(b1)));
+    print_field("Backpressure:", level);
+
+    subs = jlist(vdoc, "subtasks");
+    rows = xrealloc(NULL, (json_array_size(subs) + 1) * sizeof(*rows));
+    labels = xrealloc(NULL, (json_array_size(subs) + 1) * sizeof(*labels));
+    json_array_foreach(subs, i, st) {
+        const json_t *m = json_object_get(st, "metrics");
+        const json_t *tm = json_object_get(st, "taskmanager-id");
+
+        snprintf(labels[n], sizeof(labels[n]), "%s", jtext(st, "subtask", b1, sizeof(b1)));
+        rows[n] = (mrow_t){ labels[n], json_is_string(tm) ? json_string_value(tm) : "-", m,
+                            bp_level(m) };
+        n++;
+    }
+    rows[n++] = (mrow_t){ "all", "-", vm, level };
+    printf("\nSubtasks:\n");
+    print_metric_tables("SUBTASK", "TASK MANAGER", rows, n);
+    /* the job document has the operators' figures; the vertex document may */
+    print_operator_table(NULL, jlist(vdoc, "operator-metrics") != NULL ? vdoc : v);
+    free(labels);
+    free(rows);
+    json_decref(vdoc);
+    return EXIT_OK;
+}
+
+static int
+cmd_metrics(jobctl_t *j)
+{
+    json_t *root, *vertices, *v;
+    mrow_t *rows;
+    char (*lab)[2][64];
+    size_t i;
+    int rc;
+
+    /* --json without --vertex prints the job document: the metrics are in it */
+    rc = job_request(j, "", j->json && j->vertex == NULL, &root);
+    if (rc != EXIT_OK || (j->json && j->vertex == NULL))
+        return rc;
+    if (j->vertex != NULL) {
+        rc = vertex_metrics(j, root);
+        json_decref(root);
+        return rc;
+    }
+    vertices = jlist(root, "vertices");
+    if (vertices == NULL) {
+        errorf("GET /jobs/%s: the answer has no \"vertices\" list", j->pos[0]);
+        json_decref(root);
+        return EXIT_FAIL;
+    }
+    print_field("Job ID:", j->pos[0]);
+    {
+        char b1[64], b2[64];
+
+        print_field("Name:", jtext(root, "name", b1, sizeof(b1)));
+        print_field("State:", jtext(root, "state", b2, sizeof(b2)));
+    }
+    rows = xrealloc(NULL, (json_array_size(vertices) + 1) * sizeof(*rows));
+    lab = xrealloc(NULL, (json_array_size(vertices) + 1) * sizeof(*lab));
+    json_array_foreach(vertices, i, v) {
+        const char *level = json_string_value(json_object_get(v, "backpressure-level"));
+
+        rows[i] = (mrow_t){ jtext(v, "id", lab[i][0], sizeof(lab[i][0])),
+                            jtext(v, "name", lab[i][1], sizeof(lab[i][1])),
+                            json_object_get(v, "metrics"), level != NULL ? level : "-" };
+    }
+    printf("\nVertices:\n");
+    print_metric_tables("VERTEX", "NAME", rows, (int)json_array_size(vertices));
+    print_operator_table(vertices, NULL);
+    free(lab);
+    free(rows);
+    json_decref(root);
+    return EXIT_OK;
+}
+
+/* ---- checkpoints and exceptions ----------------------------------------- */
+
+static int
+cmd_checkpoints(jobctl_t *j)
+{
+    static const char *const hhead[] = { "ID", "TYPE", "STATUS", "TRIGGERED", "DURATION",
+                                         "SIZE", "ACKS", "FAILURE" };
+    static const char *const shead[] = { " ", "MIN", "AVG", "MAX" };
+    json_t *root, *hist, *h, *latest, *prog, *sum;
+    char b[8][64], line[512];
+    long long every, n1, n2;
+    table_t t;
+    size_t i;
+    int rc;
+
+    rc = job_request(j, "/checkpoints", j->json, &root);
+    if (rc != EXIT_OK || j->json)
+        return rc;
+    hist = jlist(root, "history");
+    if (!json_is_object(root) || hist == NULL) {
+        errorf("GET /jobs/%s/checkpoints: the answer has no \"history\" list", j->pos[0]);
+        json_decref(root);
+        return EXIT_FAIL;
+    }
+    print_field("Job ID:", j->pos[0]);
+    if (jint(root, "interval_ms", &every) && every > 0) {
+        snprintf(line, sizeof(line), "every %lld ms, %s", every,
+                 jtext(root, "mode", b[0], sizeof(b[0])));
+        print_field("Checkpoints:", line);
+    } else {
+        print_field("Checkpoints:", "off");
+    }
+    print_field("Completed:", jtext(root, "completed", b[0], sizeof(b[0])));
+    print_field("Failed:", jtext(root, "failed", b[0], sizeof(b[0])));
+    prog = json_object_get(root, "in_progress");
+    if (json_is_object(prog)) {
+        snprintf(line, sizeof(line), "%s (%s/%s subtasks acknowledged)",
+                 jtext(prog, "id", b[0], sizeof(b[0])),
+                 jtext(prog, "acknowledged", b[1], sizeof(b[1])),
+                 jtext(prog, "subtasks", b[2], sizeof(b[2])));
+        print_field("In progress:", line);
+    } else {
+        print_field("In progress:", "-");
+    }
+    latest = json_object_get(root, "latest");
+    if (json_is_object(latest)) {
+        fmt_time_ms(jint(latest, "completed_ms", &n1) ? n1 : -1, b[1], sizeof(b[1]));
+        fmt_ms(jint(latest, "duration_ms", &n1) ? n1 : -1, b[2], sizeof(b[2]));
+        fmt_bytes(jint(latest, "bytes", &n1) ? n1 : -1, b[3], sizeof(b[3]));
+        snprintf(line, sizeof(line), "%s, completed %s in %s, %s",
+                 jtext(latest, "id", b[0], sizeof(b[0])), b[1], b[2], b[3]);
+        print_field("Latest:", line);
+        print_field("Latest path:", jtext(latest, "path", b[0], sizeof(b[0])));
+    } else {
+        print_field("Latest:", "-");
+    }
+    print_field("Restored from:", jtext(root, "restored_from", b[0], sizeof(b[0])));
+    if (json_is_string(json_object_get(root, "last_failure")))
+        print_field("Last failure:", jtext(root, "last_failure", b[0], sizeof(b[0])));
+
+    /* the history, newest first as the server sends it */
+    table_init(&t, 8, hhead);
+    json_array_foreach(hist, i, h) {
+        const char *status = jtext(h, "status", b[2], sizeof(b[2]));
+        bool done = strcmp(status, "COMPLETED") == 0;
+
+        fmt_time_ms(jint(h, "trigger_timestamp", &n1) ? n1 : -1, b[3], sizeof(b[3]));
+        /* an unfinished checkpoint has no duration or size yet (the server
+         * sends 0) */
+        fmt_ms(done && jint(h, "end_to_end_duration", &n1) ? n1 : -1, b[4], sizeof(b[4]));
+        fmt_bytes(done && jint(h, "state_size", &n1) ? n1 : -1, b[5], sizeof(b[5]));
+        if (jint(h, "num_acknowledged_subtasks", &n1) && jint(h, "num_subtasks", &n2))
+            snprintf(b[6], sizeof(b[6]), "%lld/%lld", n1, n2);
+        else
+            snprintf(b[6], sizeof(b[6]), "-");
+        table_add(&t, (const char *const[]){
+                      jtext(h, "id", b[0], sizeof(b[0])),
+                      json_is_true(json_object_get(h, "is_savepoint")) ? "savepoint"
+                                                                       : "checkpoint",
+                      status, b[3], b[4], b[5], b[6],
+                      jtext(h, "failure_message", b[7], sizeof(b[7])) });
+    }
+    printf("\nHistory (newest first):\n");
+    if (t.nrows > 1)
+        table_print(&t, 2);
+    else
+        printf("  none yet\n");
+    table_free(&t);
+
+    /* min/avg/max of the completed checkpoints the history holds */
+    sum = json_object_get(root, "summary");
+    if (json_is_object(sum)) {
+        const json_t *d = json_object_get(sum, "end_to_end_duration");
+        const json_t *z = json_object_get(sum, "state_size");
+
+        table_init(&t, 4, shead);
+        fmt_ms(jint(d, "min", &n1) ? n1 : -1, b[0], sizeof(b[0]));
+        fmt_ms(jint(d, "avg", &n1) ? n1 : -1, b[1], sizeof(b[1]));
+        fmt_ms(jint(d, "max", &n1) ? n1 : -1, b[2], sizeof(b[2]));
+        table_add(&t, (const char *const[]){ "duration", b[0], b[1], b[2] });
+        fmt_bytes(jint(z, "min", &n1) ? n1 : -1, b[0], sizeof(b[0]));
+        fmt_bytes(jint(z, "avg", &n1) ? n1 : -1, b[1], sizeof(b[1]));
+        fmt_bytes(jint(z, "max", &n1) ? n1 : -1, b[2], sizeof(b[2]));
+        table_add(&t, (const char *const[]){ "size", b[0], b[1], b[2] });
+        printf("\nSummary of the completed checkpoints in the history:\n");
+        table_print(&t, 2);
+        table_free(&t);
+    }
+    json_decref(root);
+    return EXIT_OK;
+}
+
+static int
+cmd_exceptions(jobctl_t *j)
+{
+    static const char *const head[] = { "TIME", "ATTEMPT", "EXCEPTION" };
+    json_t *root, *hist, *e;
+    char b1[64], b2[64], when[64];
+    long long ms;
+    table_t t;
+    size_t i;
+    int rc;
+
+    rc = job_request(j, "/exceptions", j->json, &root);
+    if (rc != EXIT_OK || j->json)
+        return rc;
+    hist = jlist(json_object_get(root, "exceptionHistory"), "entries");
+    if (!json_is_object(root) || hist == NULL) {
+        errorf("GET /jobs/%s/exceptions: the answer has no \"exceptionHistory\" entries",
+               j->pos[0]);
+        json_decref(root);
+        return EXIT_FAIL;
+    }
+    print_field("Job ID:", j->pos[0]);
+    print_field("Root exception:", jtext(root, "rootException", b1, sizeof(b1)));
+    fmt_time_ms(jint(root, "timestamp", &ms) ? ms : -1, when, sizeof(when));
+    print_field("Time:", when);
+
+    table_init(&t, 3, head);
+    json_array_foreach(hist, i, e) {
+        fmt_time_ms(jint(e, "timestamp", &ms) ? ms : -1, when, sizeof(when));
+        table_add(&t, (const char *const[]){ when, jtext(e, "attempt", b1, sizeof(b1)),
+                                             jtext(e, "exceptionName", b2, sizeof(b2)) });
+    }
+    printf("\nHistory (newest first):\n");
+    if (t.nrows > 1)
+        table_print(&t, 2);
+    else
+        printf("  none\n");
+    if (json_is_true(json_object_get(json_object_get(root, "exceptionHistory"), "truncated")))
+        printf("  (older failures are not kept)\n");
+    table_free(&t);
     json_decref(root);
     return EXIT_OK;
 }
@@ -1108,6 +1866,10 @@ print_usage(FILE *out)
 static void
 print_cmd_usage(const cmd_t *c, FILE *out)
 {
+    if (c->local) {                    /* its help names its own --json */
+        fprintf(out, "usage: jobctl %s %s [--json]\n\n%s", c->name, c->args, c->help);
+        return;
+    }
     fprintf(out, "usage: jobctl %s%s%s [--rest URL] [--json]\n\n%s",
             c->name, c->args[0] != '\0' ? " " : "", c->args, c->help);
     fprintf(out,
@@ -1194,7 +1956,7 @@ parse_args(int argc, char **argv, jobctl_t *j, const cmd_t **cmd)
             } else if (opt_is(a, "--rest")) {
                 if ((rest = opt_value(argc, argv, &i, "--rest")) == NULL || rest[0] == '\0')
                     return usage_error(c, "--rest needs a URL");
-            } else if (c != NULL && c->submit_opts
+            } else if (c != NULL && (c->opts & OPT_VARS)
                        && (opt_is(a, "-p") || opt_is(a, "--parallelism"))) {
                 char *end;
 
@@ -1207,20 +1969,7 @@ parse_args(int argc, char **argv, jobctl_t *j, const cmd_t **cmd)
                     || j->parallelism > MAX_PARALLELISM)
                     return usage_error(c, "-p: '%s' is not a parallelism (1..%ld)", v,
                                        MAX_PARALLELISM);
-            } else if (c != NULL && c->submit_opts && strcmp(a, "--from-savepoint") == 0) {
-                j->from_savepoint = opt_value(argc, argv, &i, "--from-savepoint");
-                if (j->from_savepoint == NULL)
-                    return usage_error(c, "--from-savepoint needs a directory");
-            } else if (c != NULL && c->submit_opts &&
-                       strcmp(a, "--allow-non-restored-state") == 0) {
-                j->allow_non_restored = true;
-            } else if (c != NULL && (c->run == cmd_savepoint || c->run == cmd_stop)) {
-                if (strcmp(a, "--dir") != 0)
-                    return usage_error(c, "unknown option '%s' for '%s'", a, c->name);
-                j->dir = opt_value(argc, argv, &i, "--dir");
-                if (j->dir == NULL)
-                    return usage_error(c, "--dir needs a directory");
-            } else if (c != NULL && c->submit_opts && opt_is(a, "-D")) {
+            } else if (c != NULL && (c->opts & OPT_VARS) && opt_is(a, "-D")) {
                 const char *eq;
                 char *key;
 
@@ -1234,6 +1983,21 @@ parse_args(int argc, char **argv, jobctl_t *j, const cmd_t **cmd)
                 if (key == NULL || weir_vars_set(&j->defs, key, eq + 1) != 0)
                     die_oom();
                 free(key);
+            } else if (c != NULL && (c->opts & OPT_RESTORE) && opt_is(a, "--from-savepoint")) {
+                j->from_savepoint = opt_value(argc, argv, &i, "--from-savepoint");
+                if (j->from_savepoint == NULL || j->from_savepoint[0] == '\0')
+                    return usage_error(c, "--from-savepoint needs a directory");
+            } else if (c != NULL && (c->opts & OPT_RESTORE)
+                       && strcmp(a, "--allow-non-restored-state") == 0) {
+                j->allow_non_restored = true;
+            } else if (c != NULL && (c->opts & OPT_DIR) && opt_is(a, "--dir")) {
+                j->dir = opt_value(argc, argv, &i, "--dir");
+                if (j->dir == NULL || j->dir[0] == '\0')
+                    return usage_error(c, "--dir needs a directory");
+            } else if (c != NULL && (c->opts & OPT_VERTEX) && opt_is(a, "--vertex")) {
+                j->vertex = opt_value(argc, argv, &i, "--vertex");
+                if (j->vertex == NULL || j->vertex[0] == '\0')
+                    return usage_error(c, "--vertex needs a vertex id or name");
             } else if (c == NULL) {
                 return usage_error(NULL, "unknown option '%s'", a);
             } else {
@@ -1256,8 +2020,8 @@ parse_args(int argc, char **argv, jobctl_t *j, const cmd_t **cmd)
     if (c == NULL)
         return usage_error(NULL, "missing command");
     if (j->npos < c->npos)
-        return usage_error(c, "%s: missing %s", c->name,
-                           strcmp(c->name, "submit") == 0 ? "FILE" : "JOB");
+        return usage_error(c, "%s: missing %.*s", c->name, (int)strcspn(c->args, " "),
+                           c->args);
 
     if (rest == NULL)
         rest = getenv("WEIR_REST");

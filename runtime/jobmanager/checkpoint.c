@@ -201,6 +201,7 @@ trigger(jm_t *jm, jm_job_t *j, uint64_t now)
     j->ckpt_needed = n;
     j->ckpt_pending_bytes = 0;
     j->ckpt_pending_sync_us = 0;
+    j->ckpt_pending_align_us = 0;
     if (j->sp_target != NULL && j->sp_ckpt == 0)
         j->sp_ckpt = j->ckpt_pending;
     {
@@ -453,6 +454,7 @@ completed(jm_t *jm, jm_job_t *j)
     j->ckpt_latest_ms = now - j->ckpt_pending_mono;
     j->ckpt_latest_bytes = j->ckpt_pending_bytes;
     j->ckpt_latest_sync_us = j->ckpt_pending_sync_us;
+    j->ckpt_latest_align_us = j->ckpt_pending_align_us;
     j->ckpt_completed++;
     j->ckpt_consecutive_failed = 0;
     {
@@ -462,6 +464,7 @@ completed(jm_t *jm, jm_job_t *j)
             h->duration_ms = j->ckpt_latest_ms;
             h->bytes = j->ckpt_latest_bytes;
             h->sync_us = j->ckpt_latest_sync_us;
+            h->align_us = j->ckpt_latest_align_us;
             h->acks = j->ckpt_acks;
         }
     }
@@ -529,6 +532,9 @@ jm_ckpt_ack(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
     int64_t sync = weir_msg_get_int(msg, "sync_us", 0);
     if (sync > j->ckpt_pending_sync_us)
         j->ckpt_pending_sync_us = sync;
+    int64_t align = weir_msg_get_int(msg, "align_us", 0);
+    if (align > j->ckpt_pending_align_us)
+        j->ckpt_pending_align_us = align;
     if (j->ckpt_acks == j->ckpt_needed)
         completed(jm, j);
 }

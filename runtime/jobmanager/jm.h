@@ -89,6 +89,7 @@ typedef struct jm_ckpt_hist {
     uint64_t duration_ms;
     uint64_t bytes;
     int64_t  sync_us;
+    int64_t  align_us;           /* longest alignment of a subtask */
     int      acks, subtasks;
     char    *failure;
 } jm_ckpt_hist_t;
@@ -131,11 +132,12 @@ struct jm_job {
     bool          *ckpt_acked;           /* [vertex base + subtask] */
     uint64_t       ckpt_pending_bytes;
     int64_t        ckpt_pending_sync_us; /* slowest subtask */
+    int64_t        ckpt_pending_align_us;/* longest alignment */
     uint64_t       ckpt_last_trigger_mono, ckpt_last_end_mono;
     int64_t        ckpt_latest;          /* latest completed, 0 = none */
     char          *ckpt_latest_dir;
     uint64_t       ckpt_latest_wall, ckpt_latest_ms, ckpt_latest_bytes;
-    int64_t        ckpt_latest_sync_us;
+    int64_t        ckpt_latest_sync_us, ckpt_latest_align_us;
     int            ckpt_completed, ckpt_failed, ckpt_consecutive_failed;
     char          *ckpt_last_failure;
     int64_t       *ckpt_kept;            /* completed ids still on disk, oldest first */

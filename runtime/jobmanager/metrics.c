@@ -290,6 +290,16 @@ jm_metrics_prometheus(const jm_t *jm, weir_buf_t *out)
         label(out, jm->jobs[i]->name);
         weir_buf_appendf(out, "\"} %.3f\n", (double)jm->jobs[i]->ckpt_latest_ms / 1000.0);
     }
+    help(out, "weir_job_last_checkpoint_alignment_seconds", "gauge",
+         "Longest barrier alignment of a subtask in the latest completed checkpoint.");
+    for (int i = 0; i < jm->njobs; i++) {
+        if (jm->jobs[i]->ckpt_latest == 0)
+            continue;
+        weir_buf_appendf(out, "weir_job_last_checkpoint_alignment_seconds{job=\"%s\",job_name=\"",
+                         jm->jobs[i]->id);
+        label(out, jm->jobs[i]->name);
+        weir_buf_appendf(out, "\"} %.6f\n", (double)jm->jobs[i]->ckpt_latest_align_us / 1e6);
+    }
     help(out, "weir_job_last_checkpoint_size_bytes", "gauge",
          "Size of the latest completed checkpoint (lastCheckpointSize).");
     for (int i = 0; i < jm->njobs; i++) {

@@ -256,10 +256,11 @@ job_checkpoints(const jm_job_t *j)
                     "acknowledged", j->ckpt_acks, "subtasks", j->ckpt_needed)
         : json_null());
     json_object_set_new(o, "latest", j->ckpt_latest
-        ? json_pack("{s:I, s:I, s:I, s:I, s:I, s:o}", "id", (json_int_t)j->ckpt_latest,
+        ? json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "id", (json_int_t)j->ckpt_latest,
                     "completed_ms", (json_int_t)j->ckpt_latest_wall,
                     "duration_ms", (json_int_t)j->ckpt_latest_ms,
                     "sync_ms", (json_int_t)(j->ckpt_latest_sync_us / 1000),
+                    "alignment_ms", (json_int_t)(j->ckpt_latest_align_us / 1000),
                     "bytes", (json_int_t)j->ckpt_latest_bytes,
                     "path", jstr(j->ckpt_latest_dir ? j->ckpt_latest_dir : ""))
         : json_null());
@@ -502,11 +503,12 @@ checkpoints_detail(const jm_job_t *j)
     for (int k = 0; k < JM_CKPT_HISTORY && k < j->hist_n; k++) {
         const jm_ckpt_hist_t *h = &j->hist[(j->hist_n - 1 - k) % JM_CKPT_HISTORY];
         static const char *const st[] = { "IN_PROGRESS", "COMPLETED", "FAILED" };
-        json_array_append_new(hist, json_pack("{s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:i, s:i, s:o}",
+        json_array_append_new(hist, json_pack("{s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:o}",
             "id", (json_int_t)h->id, "status", (unsigned)h->status < 3 ? st[h->status] : "UNKNOWN",
             "is_savepoint", h->savepoint, "trigger_timestamp", (json_int_t)h->trigger_ms,
             "end_to_end_duration", (json_int_t)h->duration_ms,
             "state_size", (json_int_t)h->bytes, "sync_duration", (json_int_t)(h->sync_us / 1000),
+            "alignment_duration", (json_int_t)(h->align_us / 1000),
             "num_acknowledged_subtasks", h->acks, "num_subtasks", h->subtasks,
             "failure_message", jstr(h->failure)));
         if (h->status == 1) {

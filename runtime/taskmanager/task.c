@@ -112,6 +112,7 @@ struct weir_task {
     int64_t                 notified_ckpt;  /* passed to notify_complete */
     int64_t                 done_ckpt;      /* last one this task took */
     int64_t                 align_ckpt;     /* barrier being aligned, 0 = none */
+    int64_t                 align_start;    /* monotonic us of its first barrier */
     bool                   *in_barrier;     /* per input channel: its barrier arrived */
     in_item_t             **held_head;      /* per input channel: items held while */
     in_item_t             **held_tail;      /*   aligning (exactly_once) */
@@ -499,6 +500,7 @@ take_checkpoint(weir_task_t *t, int64_t ckpt)
     weir_err_t err = { 0 };
     uint64_t bytes = 0;
     int64_t t0 = mono_us();
+    int64_t align_us = t->align_ckpt == ckpt && t->align_start > 0 ? t0 - t->align_start : 0;
     msgpack_packer pk;
     int nsnap = 0, rc = 0;
 
@@ -548,7 +550,7 @@ forward:
         char msg[WEIR_ERR_MSG_MAX + 32];
         snprintf(msg, sizeof(msg), "%s", err.msg[0] ? err.msg : weir_strerror(rc));
         weir_log_warn("%s checkpoint %lld declined: %s", t->prefix, (long long)ckpt, msg);
-        t->env.ack(t->env.tm, t, ckpt, 0, mono_us() - t0, msg);
+        t->env.ack(t->env.tm, t, ckpt, 0, mono_us() - t0, align_us, msg);
     }
     int frc = flush_all(t);
     for (int c = 0; c < t->nout && frc == 0; c++)
@@ -556,7 +558,7 @@ forward:
     if (frc != 0)
         return frc;
     if (rc == 0)
-        t->env.ack(t->env.tm, t, ckpt, bytes, mono_us() - t0, NULL);
+        t->env.ack(t->env.tm, t, ckpt, bytes, mono_us() - t0, align_us, NULL);
     return 0;
 }
 
@@ -618,6 +620,7 @@ on_barrier(weir_task_t *t, int chan, int64_t ckpt)
             release_held(t);
         }
         t->align_ckpt = ckpt;
+        t->align_start = mono_us();
     }
     t->in_barrier[chan] = true;
     return maybe_aligned(t);

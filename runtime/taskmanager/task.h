@@ -47,10 +47,11 @@ typedef struct weir_task_env {
     void (*send)(void *tm, const char *addr, weir_buf_t *frame);
     /* The task reached a new state; err may be NULL. Thread-safe. */
     void (*report)(void *tm, weir_task_t *t, weir_task_state_t s, const char *err);
-    /* The task took its part of checkpoint ckpt (err NULL; bytes written
-     * and the time it took), or declined it (err set). Thread-safe. */
+    /* The task took its part of checkpoint ckpt (err NULL; bytes written,
+     * the time the snapshot took and the time from the first barrier to the
+     * last, aligning), or declined it (err set). Thread-safe. */
     void (*ack)(void *tm, weir_task_t *t, int64_t ckpt, uint64_t bytes, int64_t sync_us,
-                const char *err);
+                int64_t align_us, const char *err);
     void *tm;
 } weir_task_env_t;
 

@@ -129,12 +129,12 @@ task_report(void *arg, weir_task_t *task, weir_task_state_t s, const char *err)
 
 static void
 task_ack(void *arg, weir_task_t *task, int64_t ckpt, uint64_t bytes, int64_t sync_us,
-         const char *err)
+         int64_t align_us, const char *err)
 {
     weir_tm_job_t *job = weir_task_job(task);
     weir_msg_t m;
 
-    weir_msg_begin(&m, "ack", 9);
+    weir_msg_begin(&m, "ack", 10);
     weir_msg_str(&m, "job", job->id);
     weir_msg_int(&m, "attempt", job->attempt);
     weir_msg_int(&m, "checkpoint", ckpt);
@@ -142,6 +142,7 @@ task_ack(void *arg, weir_task_t *task, int64_t ckpt, uint64_t bytes, int64_t syn
     weir_msg_int(&m, "subtask", weir_task_subtask(task));
     weir_msg_int(&m, "bytes", (int64_t)bytes);
     weir_msg_int(&m, "sync_us", sync_us);
+    weir_msg_int(&m, "align_us", align_us);
     weir_msg_str(&m, "error", err);
     if (weir_msg_end(&m) == 0)
         outbox_push(arg, NULL, &m.buf);

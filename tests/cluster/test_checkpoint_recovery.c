@@ -258,6 +258,8 @@ test_checkpoint_layout_and_retention(void **state)
     assert_int_equal(hc_cancel(c, jid), 202);
     job = hc_wait_job(c, jid, "CANCELED", 20000);
     long long latest = jint(json_object_get(job, "checkpoints"), "latest", "id");
+    /* the keyed count has 2 input channels: its alignment is measured */
+    assert_true(jint(json_object_get(job, "checkpoints"), "latest", "alignment_ms") >= 0);
     assert_true(latest >= 4);
     json_decref(job);
     snprintf(dir, sizeof(dir), "%s/checkpoints/%s", c->dir, jid);

@@ -653,6 +653,16 @@ http_call(const jobctl_t *j, const char *method, const char *path, const char *b
         || (body != NULL && curl_slist_append(hdrs, "Content-Type: application/json") == NULL)
         || curl_slist_append(hdrs, "Expect:") == NULL)      /* no 100-continue wait */
         die_oom();
+    {
+        /* a cluster with a secret wants it on every request */
+        const char *secret = getenv("WEIR_SECRET");
+        char auth[300];
+        if (secret != NULL && secret[0] != '\0') {
+            snprintf(auth, sizeof(auth), "Authorization: Bearer %s", secret);
+            if (curl_slist_append(hdrs, auth) == NULL)
+                die_oom();
+        }
+    }
 
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -1217,6 +1217,30 @@ route_match(const char *pattern, char *const *seg, int nseg, const char **arg)
     }
 }
 
+/* The request carries the cluster secret as a bearer token; compared in
+ * constant time. */
+static bool
+authorized(const jm_t *jm, const weir_http_request_t *req)
+{
+    const char *h = weir_http_header(req, "authorization");
+    size_t n = strlen(jm->secret), m;
+    unsigned char diff = 0;
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    m = strlen(h);
+    while (m > 0 && (h[m - 1] == ' ' || h[m - 1] == '\r'))
+        m--;
+    if (m != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(h[i] ^ jm->secret[i]);
+    return diff == 0;
+}
+
 void
 jm_rest_handle(void *arg, const weir_http_request_t *req, weir_http_response_t *resp)
 {
@@ -1235,6 +1259,14 @@ jm_rest_handle(void *arg, const weir_http_request_t *req, weir_http_response_t *
                 return;
             }
         }
+    }
+    /* with a cluster secret, the API wants it: Authorization: Bearer <secret>
+     * (jobctl sends $WEIR_SECRET; the dashboard asks once and keeps it) */
+    if (x.jm->secret[0] != '\0' && !authorized(x.jm, req)) {
+        resp->extra_headers = "WWW-Authenticate: Bearer realm=\"weir\"\r\n";
+        weir_http_error(resp, 401, "this cluster needs its secret: send 'Authorization: Bearer "
+                        "<secret>' (jobctl: set WEIR_SECRET)");
+        return;
     }
     /* "/jobs/abc/plan" -> "jobs", "abc", "plan" */
     if (req->path[0] == '/' && strlen(req->path) < sizeof(buf)) {

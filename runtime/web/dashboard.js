@@ -126,16 +126,35 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, method = 'GET', body) {
+// A cluster started with a secret answers 401 without it: ask once, keep it
+// for this browser tab (sessionStorage), send it as a bearer token.
+function secretHeader() {
+  const s = sessionStorage.getItem('weir-secret');
+  return s ? { Authorization: 'Bearer ' + s } : {};
+}
+
+async function api(path, method = 'GET', body, retried = false) {
   const ctl = new AbortController();
   const t = setTimeout(() => ctl.abort(), TIMEOUT_MS);
   try {
-    const opt = { method, cache: 'no-store', signal: ctl.signal };
+    const used = sessionStorage.getItem('weir-secret');
+    const opt = { method, cache: 'no-store', signal: ctl.signal, headers: secretHeader() };
     if (body !== undefined) {
       opt.body = JSON.stringify(body);
-      opt.headers = { 'Content-Type': 'application/json' };
+      opt.headers['Content-Type'] = 'application/json';
     }
     const r = await fetch(path, opt);
+    if (r.status === 401 && !retried) {
+      // requests polled at the same time all get 401: only the first asks
+      let s = sessionStorage.getItem('weir-secret');
+      if (s === used)
+        s = window.prompt('This weir cluster needs its secret:');
+      if (s) {
+        sessionStorage.setItem('weir-secret', s);
+        clearTimeout(t);
+        return api(path, method, body, true);
+      }
+    }
     const text = await r.text();
     let doc = null;
     try { doc = text ? JSON.parse(text) : null; } catch (e) { doc = null; }

@@ -430,6 +430,10 @@ start_jm(hc_cluster_t *c)
         argv[n++] = "--slot-timeout";
         argv[n++] = (char *)c->opts.slot_timeout;
     }
+    if (c->opts.secret != NULL) {
+        argv[n++] = "--secret";
+        argv[n++] = (char *)c->opts.secret;
+    }
     argv[n] = NULL;
     c->jm_pid = spawn(argv, c->jm_log, 0);
 }
@@ -523,6 +527,10 @@ hc_start_tm(hc_cluster_t *c, int i)
     if (c->opts.heartbeat_interval != NULL) {
         argv[n++] = "--heartbeat-interval";
         argv[n++] = (char *)c->opts.heartbeat_interval;
+    }
+    if (c->opts.secret != NULL) {
+        argv[n++] = "--secret";
+        argv[n++] = (char *)c->opts.secret;
     }
     argv[n] = NULL;
     if (tm->starts > 0) {
@@ -811,8 +819,13 @@ hc_http(hc_cluster_t *c, const char *method, const char *path, const char *data,
                  content_type ? content_type : "application/json");
         headers = curl_slist_append(headers, ctype);
         headers = curl_slist_append(headers, "Expect:");
-        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
     }
+    if (c->opts.secret != NULL) {
+        char auth[256];
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->opts.secret);
+        headers = curl_slist_append(headers, auth);
+    }
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
     rc = curl_easy_perform(c->curl);
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {

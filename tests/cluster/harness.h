@@ -50,6 +50,7 @@ typedef struct hc_opts {
     const char *heartbeat_timeout;   /* job manager --heartbeat-timeout; NULL = its default */
     const char *slot_timeout;        /* job manager --slot-timeout; NULL = its default */
     const char *heartbeat_interval;  /* task manager --heartbeat-interval; NULL = default */
+    const char *secret;              /* --secret of every process; hc_http sends it */
 } hc_opts_t;
 
 typedef struct hc_tm {

@@ -145,8 +145,16 @@ int
 wk_producer_open(wk_producer_t *p, const char *bootstrap, const wk_props_t *props,
                  const char *topic, const char *what, weir_err_t *err)
 {
+    return wk_producer_open_tx(p, bootstrap, props, topic, what, NULL, 0, err);
+}
+
+int
+wk_producer_open_tx(wk_producer_t *p, const char *bootstrap, const wk_props_t *props,
+                    const char *topic, const char *what, const char *txn_id, int64_t txn_timeout_ms,
+                    weir_err_t *err)
+{
     rd_kafka_conf_t *conf;
-    char errstr[512];
+    char errstr[512], tmo[32];
 
     memset(p, 0, sizeof(*p));
     p->what = what;
@@ -156,6 +164,15 @@ wk_producer_open(wk_producer_t *p, const char *bootstrap, const wk_props_t *prop
     conf = wk_conf_new(bootstrap, producer_defaults, props, what, err);
     if (conf == NULL)
         goto fail;
+    if (txn_id != NULL) {
+        snprintf(tmo, sizeof(tmo), "%lld", (long long)txn_timeout_ms);
+        if (rd_kafka_conf_set(conf, "transactional.id", txn_id, errstr, sizeof(errstr)) ||
+            rd_kafka_conf_set(conf, "transaction.timeout.ms", tmo, errstr, sizeof(errstr))) {
+            rd_kafka_conf_destroy(conf);
+            weir_err_set(err, WEIR_EINVAL, "%s: %s", what, errstr);
+            goto fail;
+        }
+    }
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -169,6 +186,17 @@ wk_producer_open(wk_producer_t *p, const char *bootstrap, const wk_props_t *prop
         weir_err_set(err, WEIR_EINVAL, "%s: topic '%s': %s", what, topic,
                      rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
+    }
+    if (txn_id != NULL) {
+        /* fences every earlier producer with this id (a zombie of a failed
+         * attempt) and aborts its open transaction */
+        rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, 30000);
+        if (e != NULL) {
+            weir_err_set(err, WEIR_EIO, "%s: cannot start transactions as '%s': %s", what,
+                         txn_id, rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            goto fail;
+        }
     }
     return 0;
 

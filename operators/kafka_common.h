@@ -54,6 +54,11 @@ typedef struct wk_producer {
  * batches, murmur2_random partitioner like the Java client). */
 int  wk_producer_open(wk_producer_t *p, const char *bootstrap, const wk_props_t *props,
                       const char *topic, const char *what, weir_err_t *err);
+/* The same, transactional: transactional.id txn_id, initialized (fencing
+ * earlier producers with that id). */
+int  wk_producer_open_tx(wk_producer_t *p, const char *bootstrap, const wk_props_t *props,
+                         const char *topic, const char *what, const char *txn_id,
+                         int64_t txn_timeout_ms, weir_err_t *err);
 /* Queues one message (copied). partition may be RD_KAFKA_PARTITION_UA (by
  * key). hdrs may be NULL (ownership passes to librdkafka on success). Waits
  * for room when the local queue is full, returning WEIR_ECANCELED if

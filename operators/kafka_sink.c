@@ -24,8 +24,26 @@
  * (the broker's message included) fails the task at the next batch or at
  * finish, which waits for every delivery: a finished job's output is in the
  * topic. With checkpoints, every barrier waits for the deliveries before
- * it, so a restore replays only records after a checkpoint: at-least-once.
- * (Exactly-once delivery through Kafka transactions is not built yet.)
+ * it, so a restore replays only records after a checkpoint: at-least-once
+ * (`delivery: at_least_once`, the default; `none` skips that wait).
+ *
+ * `delivery: exactly_once` (needs checkpoints) writes each checkpoint's
+ * records in one Kafka transaction, committed only when the checkpoint
+ * completed, so read_committed consumers see each record once. The
+ * records of a checkpoint are kept (rendered) until then and are part of
+ * the checkpoint; the commit produces them in a transaction of the
+ * subtask's transactional producer (`<prefix>-<subtask>`; opening it
+ * fences any zombie of an earlier attempt) together with a marker: the
+ * checkpoint id committed as the offset of partition 0 of the topic for
+ * the consumer group `<prefix>-<subtask>` (send_offsets_to_transaction),
+ * atomically with the records. A restored subtask reads the marker of each
+ * old subtask whose pending records it took over, and publishes again only
+ * the checkpoints the marker does not cover: a crash between a checkpoint's
+ * completion and its commit loses nothing and duplicates nothing. The cost
+ * is visibility one checkpoint later (as with Flink's exactly-once sink)
+ * and memory for one interval of output. The transaction timeout
+ * (`transaction_timeout`, 10 min) must exceed the longest commit; the
+ * broker caps it (transaction.max.timeout.ms, 15 min by default).
  *
  * Hot path: one reused buffer per batch for values and one for keys, field
  * positions resolved at plan time; librdkafka copies each message into its
@@ -34,6 +52,7 @@
 #include "registry.h"
 
 #include <inttypes.h>
+#include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +73,19 @@ typedef struct ksink_conf {
     char       *key_names[WEIR_MAX_KEYS];
     int         raw_key, raw_value;   /* raw: column indexes, key may be -1 */
     wk_props_t  props;
+    int         delivery;             /* DELIVERY_* */
+    char       *txn_prefix;
+    int64_t     txn_timeout_ms;
 } ksink_conf_t;
+
+enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_NONE, DELIVERY_EXACTLY_ONCE };
+
+/* exactly-once: a checkpoint's rendered records, [u32 klen|~0][key][u32 vlen][val]... */
+typedef struct eo_batch {
+    int64_t    ckpt;
+    weir_buf_t recs;
+    uint64_t   n;
+} eo_batch_t;
 
 typedef struct kafka_sink {
     const ksink_conf_t *conf;
@@ -62,10 +93,17 @@ typedef struct kafka_sink {
     weir_buf_t          val;
     weir_buf_t          key;
     char                what[256];
+    /* exactly-once */
+    char                txn_id[300];
+    eo_batch_t          cur;          /* records since the last barrier */
+    eo_batch_t         *pend;         /* taken in a checkpoint, not committed */
+    int                 npend;
+    int64_t             last_ckpt;
 } kafka_sink_t;
 
 static const char *const ksink_params[] = {
-    "bootstrap", "topic", "format", "key_fields", "properties", NULL,
+    "bootstrap", "topic", "format", "key_fields", "properties", "delivery",
+    "transactional_id_prefix", "transaction_timeout", NULL,
 };
 
 static void
@@ -78,6 +116,7 @@ ksink_conf_free(void *p)
     free(c->bootstrap);
     free(c->topic);
     free(c->name);
+    free(c->txn_prefix);
     for (int i = 0; i < c->nkeys; i++)
         free(c->key_names[i]);
     wk_props_free(&c->props);
@@ -198,8 +237,39 @@ ksink_configure(weir_op_config_t *cfg, weir_err_t *err)
                                "unsupported format '%s' for a kafka sink (json, raw)", format);
         goto fail;
     }
-    if ((rc = wk_props_read(p, NULL, &c->props, err)) != 0)
+    if ((rc = wk_props_read(p, (const char *const[]){ "transactional.id", NULL }, &c->props,
+                            err)) != 0)
         goto fail;
+    {
+        char *d = NULL;
+        int64_t tmo;
+        if ((rc = weir_params_opt_str(p, "delivery", "at_least_once", &d, err)) != 0)
+            goto fail;
+        if (strcmp(d, "at_least_once") == 0)
+            c->delivery = DELIVERY_AT_LEAST_ONCE;
+        else if (strcmp(d, "none") == 0)
+            c->delivery = DELIVERY_NONE;
+        else if (strcmp(d, "exactly_once") == 0)
+            c->delivery = DELIVERY_EXACTLY_ONCE;
+        else
+            rc = weir_params_error(p, "delivery", WEIR_EINVAL, err, "delivery must be "
+                                   "exactly_once, at_least_once or none, not '%s'", d);
+        free(d);
+        if (rc != 0)
+            goto fail;
+        const char *job = p->jf != NULL && p->jf->name != NULL ? p->jf->name : "job";
+        char def[300];
+        snprintf(def, sizeof(def), "weir-%s-%s", job, cfg->name);
+        if ((rc = weir_params_opt_str(p, "transactional_id_prefix", def, &c->txn_prefix, err)) != 0 ||
+            (rc = weir_params_opt_duration(p, "transaction_timeout", 600000000, &tmo, err)) != 0)
+            goto fail;
+        if (tmo < 1000000 || tmo > 24 * 3600 * 1000000LL) {
+            rc = weir_params_error(p, "transaction_timeout", WEIR_ERANGE, err,
+                                   "transaction_timeout must be between 1s and 24h");
+            goto fail;
+        }
+        c->txn_timeout_ms = tmo / 1000;
+    }
     free(format);
     cfg->output_schema = NULL;
     cfg->conf = c;
@@ -222,7 +292,18 @@ ksink_open(weir_op_t *op, weir_err_t *err)
         return WEIR_ENOMEM;
     s->conf = c;
     snprintf(s->what, sizeof(s->what), "%s kafka sink '%s'", op->ctx->log_prefix, c->name);
-    rc = wk_producer_open(&s->prod, c->bootstrap, &c->props, c->topic, s->what, err);
+    if (c->delivery == DELIVERY_EXACTLY_ONCE) {
+        if (op->ctx->checkpoint_interval_us == 0) {
+            free(s);
+            return weir_err_set(err, WEIR_EINVAL, "%s: delivery: exactly_once needs checkpoints "
+                                "(a checkpoint: block in the job)", s->what);
+        }
+        snprintf(s->txn_id, sizeof(s->txn_id), "%s-%d", c->txn_prefix, op->ctx->subtask);
+        rc = wk_producer_open_tx(&s->prod, c->bootstrap, &c->props, c->topic, s->what,
+                                 s->txn_id, c->txn_timeout_ms, err);
+    } else {
+        rc = wk_producer_open(&s->prod, c->bootstrap, &c->props, c->topic, s->what, err);
+    }
     if (rc != 0) {
         free(s);
         return rc;
@@ -250,6 +331,8 @@ render_key(kafka_sink_t *s, const weir_schema_t *schema, const weir_value_t *row
     (void)schema;
     return rc != 0 ? rc : weir_buf_putc(&s->key, '}');
 }
+
+static int eo_add(eo_batch_t *b, const void *key, size_t klen, const void *val, size_t vlen);
 
 static int
 ksink_process(weir_op_t *op, int input, const weir_batch_t *in, weir_batch_t *out,
@@ -290,11 +373,232 @@ ksink_process(weir_op_t *op, int input, const weir_batch_t *in, weir_batch_t *ou
                 klen = s->key.len;
             }
         }
+        if (c->delivery == DELIVERY_EXACTLY_ONCE) {
+            if (eo_add(&s->cur, key, klen, val, vlen) != 0)
+                return weir_err_set(err, WEIR_ENOMEM, "%s: out of memory", s->what);
+            continue;
+        }
         rc = wk_producer_send(&s->prod, key, klen, val, vlen, NULL, op->ctx->canceled, err);
         if (rc != 0)
             return rc;
     }
-    return wk_producer_poll(&s->prod, err);
+    return c->delivery == DELIVERY_EXACTLY_ONCE ? 0 : wk_producer_poll(&s->prod, err);
+}
+
+
+/* ---- exactly-once -------------------------------------------------------- */
+
+static int
+eo_add(eo_batch_t *b, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    uint32_t kl = key != NULL ? (uint32_t)klen : UINT32_MAX, vl = (uint32_t)vlen;
+
+    if (weir_buf_append(&b->recs, &kl, 4) != 0 ||
+        (key != NULL && weir_buf_append(&b->recs, key, klen) != 0) ||
+        weir_buf_append(&b->recs, &vl, 4) != 0 || weir_buf_append(&b->recs, val, vlen) != 0)
+        return WEIR_ENOMEM;
+    b->n++;
+    return 0;
+}
+
+/* The offset the marker group `group` committed for the topic's partition
+ * 0: the last checkpoint published under it, or -1. */
+static int
+read_marker(kafka_sink_t *s, const char *group, int64_t *out, weir_err_t *err)
+{
+    const ksink_conf_t *c = s->conf;
+    const char *defaults[] = { "group.id", group, "enable.auto.commit", "false", NULL };
+    rd_kafka_conf_t *conf = wk_conf_new(c->bootstrap, defaults, &(wk_props_t){ 0 }, s->what, err);
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t e;
+    char errstr[512];
+    rd_kafka_t *rk;
+
+    if (conf == NULL)
+        return err->code;
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return weir_err_set(err, WEIR_EIO, "%s: %s", s->what, errstr);
+    }
+    l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, c->topic, 0);
+    e = rd_kafka_committed(rk, l, 30000);
+    *out = e == RD_KAFKA_RESP_ERR_NO_ERROR && l->elems[0].offset >= 0 ? l->elems[0].offset : -1;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return weir_err_set(err, WEIR_EIO, "%s: cannot read the commit marker of '%s': %s",
+                            s->what, group, rd_kafka_err2str(e));
+    return 0;
+}
+
+static int
+txn_error(kafka_sink_t *s, rd_kafka_error_t *e, const char *doing, weir_err_t *err)
+{
+    int rc = weir_err_set(err, WEIR_EIO, "%s: %s (transactional id '%s'): %s", s->what, doing,
+                          s->txn_id, rd_kafka_error_string(e));
+    if (rd_kafka_error_txn_requires_abort(e)) {
+        rd_kafka_error_t *a = rd_kafka_abort_transaction(s->prod.rk, 30000);
+        if (a != NULL)
+            rd_kafka_error_destroy(a);
+    }
+    rd_kafka_error_destroy(e);
+    return rc;
+}
+
+/* Produces b's records in one transaction with the marker `ckpt` for
+ * group, and commits it. */
+static int
+publish(weir_op_t *op, kafka_sink_t *s, const eo_batch_t *b, int64_t ckpt, const char *group,
+        weir_err_t *err)
+{
+    rd_kafka_error_t *e;
+    rd_kafka_topic_partition_list_t *marker;
+    rd_kafka_consumer_group_metadata_t *gm;
+    const char *p = b->recs.data, *end = b->recs.data + b->recs.len;
+    int rc;
+
+    if ((e = rd_kafka_begin_transaction(s->prod.rk)) != NULL)
+        return txn_error(s, e, "begin a transaction", err);
+    while (p < end) {
+        uint32_t kl, vl;
+        const char *key = NULL;
+        memcpy(&kl, p, 4);
+        p += 4;
+        if (kl != UINT32_MAX) {
+            key = p;
+            p += kl;
+        } else {
+            kl = 0;
+        }
+        memcpy(&vl, p, 4);
+        p += 4;
+        rc = wk_producer_send(&s->prod, key, kl, p, vl, NULL, op->ctx->canceled, err);
+        if (rc != 0) {
+            e = rd_kafka_abort_transaction(s->prod.rk, 30000);
+            if (e != NULL)
+                rd_kafka_error_destroy(e);
+            return rc;
+        }
+        p += vl;
+    }
+    marker = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(marker, s->conf->topic, 0)->offset = ckpt;
+    gm = rd_kafka_consumer_group_metadata_new(group);
+    e = rd_kafka_send_offsets_to_transaction(s->prod.rk, marker, gm, 30000);
+    rd_kafka_consumer_group_metadata_destroy(gm);
+    rd_kafka_topic_partition_list_destroy(marker);
+    if (e != NULL)
+        return txn_error(s, e, "add the commit marker", err);
+    if ((e = rd_kafka_commit_transaction(s->prod.rk, -1)) != NULL)
+        return txn_error(s, e, "commit", err);
+    if (s->prod.error != 0)
+        return wk_producer_poll(&s->prod, err);
+    return 0;
+}
+
+static int
+ksink_snapshot_eo(kafka_sink_t *s, int64_t ckpt, weir_buf_t *out, weir_err_t *err)
+{
+    msgpack_packer pk;
+
+    if (s->cur.n > 0) {
+        eo_batch_t *p = realloc(s->pend, sizeof(*p) * (size_t)(s->npend + 1));
+        if (p == NULL)
+            return weir_err_set(err, WEIR_ENOMEM, "%s: out of memory", s->what);
+        s->pend = p;
+        s->cur.ckpt = ckpt;
+        s->pend[s->npend++] = s->cur;
+        memset(&s->cur, 0, sizeof(s->cur));
+    }
+    s->last_ckpt = ckpt;
+    msgpack_packer_init(&pk, out, weir_buf_msgpack_write);
+    msgpack_pack_array(&pk, (size_t)s->npend);
+    for (int i = 0; i < s->npend; i++) {
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_int64(&pk, s->pend[i].ckpt);
+        msgpack_pack_bin(&pk, s->pend[i].recs.len);
+        msgpack_pack_bin_body(&pk, s->pend[i].recs.data, s->pend[i].recs.len);
+    }
+    return 0;
+}
+
+static int
+ksink_notify(weir_op_t *op, int64_t ckpt, weir_err_t *err)
+{
+    kafka_sink_t *s = op->self;
+    int k = 0, rc = 0;
+
+    if (s->conf->delivery != DELIVERY_EXACTLY_ONCE)
+        return 0;
+    for (int i = 0; i < s->npend; i++) {
+        if (rc == 0 && s->pend[i].ckpt <= ckpt) {
+            rc = publish(op, s, &s->pend[i], s->pend[i].ckpt, s->txn_id, err);
+            if (rc == 0) {
+                weir_buf_free(&s->pend[i].recs);
+                continue;
+            }
+        }
+        s->pend[k++] = s->pend[i];
+    }
+    s->npend = k;
+    return rc;
+}
+
+/* Publishes what the restored checkpoint had pending, for the old subtasks
+ * i with i % parallelism == subtask, unless their marker shows it was. */
+static int
+ksink_restore(weir_op_t *op, int64_t ckpt, int old_parallelism, const weir_op_blob_t *blobs,
+              int nblobs, weir_err_t *err)
+{
+    kafka_sink_t *s = op->self;
+    int rc = 0, republished = 0, skipped = 0;
+
+    (void)old_parallelism;
+    s->last_ckpt = ckpt;
+    if (s->conf->delivery != DELIVERY_EXACTLY_ONCE)
+        return 0;
+    for (int b = 0; b < nblobs && rc == 0; b++) {
+        char group[320];
+        int64_t marker = -1;
+        msgpack_unpacked u;
+        size_t off = 0;
+
+        if (blobs[b].subtask % op->ctx->parallelism != op->ctx->subtask)
+            continue;
+        msgpack_unpacked_init(&u);
+        if (msgpack_unpack_next(&u, blobs[b].data, blobs[b].len, &off) != MSGPACK_UNPACK_SUCCESS ||
+            u.data.type != MSGPACK_OBJECT_ARRAY) {
+            msgpack_unpacked_destroy(&u);
+            return weir_err_set(err, WEIR_EPARSE, "%s: corrupt checkpoint state", s->what);
+        }
+        snprintf(group, sizeof(group), "%s-%d", s->conf->txn_prefix, blobs[b].subtask);
+        if (u.data.via.array.size > 0)
+            rc = read_marker(s, group, &marker, err);
+        for (uint32_t i = 0; i < u.data.via.array.size && rc == 0; i++) {
+            const msgpack_object *e = &u.data.via.array.ptr[i];
+            if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
+                e->via.array.ptr[1].type != MSGPACK_OBJECT_BIN)
+                continue;
+            int64_t m = e->via.array.ptr[0].via.i64;
+            if (m <= marker) {
+                skipped++;
+                continue;                    /* committed before the failure */
+            }
+            eo_batch_t tmp = { .ckpt = m };
+            tmp.recs.data = (char *)e->via.array.ptr[1].via.bin.ptr;
+            tmp.recs.len = e->via.array.ptr[1].via.bin.size;
+            rc = publish(op, s, &tmp, m, group, err);
+            republished++;
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+    if (rc == 0 && republished + skipped > 0)
+        weir_log_info("%s: checkpoint %lld had %d pending transaction(s): %d committed now, %d "
+                      "had been", s->what, (long long)ckpt, republished + skipped, republished,
+                      skipped);
+    return rc;
 }
 
 static int
@@ -304,6 +608,16 @@ ksink_finish(weir_op_t *op, weir_batch_t *out, weir_err_t *err)
     int rc;
 
     (void)out;
+    if (s->conf->delivery == DELIVERY_EXACTLY_ONCE) {
+        /* end of a bounded input: what is pending and what came since */
+        if ((rc = ksink_notify(op, INT64_MAX, err)) != 0)
+            return rc;
+        if (s->cur.n > 0 &&
+            (rc = publish(op, s, &s->cur, s->last_ckpt + 1, s->txn_id, err)) != 0)
+            return rc;
+        weir_buf_reset(&s->cur.recs);
+        s->cur.n = 0;
+    }
     rc = wk_producer_flush(&s->prod, op->ctx->canceled, err);
     if (rc == 0)
         weir_log_info("%s: %" PRIu64 " records delivered to topic '%s'", s->what,
@@ -318,8 +632,11 @@ ksink_snapshot(weir_op_t *op, int64_t ckpt, weir_buf_t *out, weir_err_t *err)
 {
     kafka_sink_t *s = op->self;
 
-    (void)ckpt;
+    if (s->conf->delivery == DELIVERY_EXACTLY_ONCE)
+        return ksink_snapshot_eo(s, ckpt, out, err);
     (void)out;
+    if (s->conf->delivery == DELIVERY_NONE)
+        return wk_producer_poll(&s->prod, err);
     return wk_producer_flush(&s->prod, op->ctx->canceled, err);
 }
 
@@ -331,6 +648,10 @@ ksink_close(weir_op_t *op)
     if (s == NULL)
         return;
     wk_producer_close(&s->prod);
+    weir_buf_free(&s->cur.recs);
+    for (int i = 0; i < s->npend; i++)
+        weir_buf_free(&s->pend[i].recs);
+    free(s->pend);
     weir_buf_free(&s->val);
     weir_buf_free(&s->key);
     free(s);
@@ -352,4 +673,6 @@ const weir_op_kind_t weir_op_kafka_sink = {
     .finish     = ksink_finish,
     .close      = ksink_close,
     .snapshot   = ksink_snapshot,
+    .notify_complete = ksink_notify,
+    .restore    = ksink_restore,
 };

@@ -294,9 +294,10 @@ ksink_open(weir_op_t *op, weir_err_t *err)
     snprintf(s->what, sizeof(s->what), "%s kafka sink '%s'", op->ctx->log_prefix, c->name);
     if (c->delivery == DELIVERY_EXACTLY_ONCE) {
         if (op->ctx->checkpoint_interval_us == 0) {
+            rc = weir_err_set(err, WEIR_EINVAL, "%s: delivery: exactly_once needs checkpoints "
+                              "(a checkpoint: block in the job)", s->what);
             free(s);
-            return weir_err_set(err, WEIR_EINVAL, "%s: delivery: exactly_once needs checkpoints "
-                                "(a checkpoint: block in the job)", s->what);
+            return rc;
         }
         snprintf(s->txn_id, sizeof(s->txn_id), "%s-%d", c->txn_prefix, op->ctx->subtask);
         rc = wk_producer_open_tx(&s->prod, c->bootstrap, &c->props, c->topic, s->what,

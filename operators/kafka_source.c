@@ -70,6 +70,7 @@
 
 #include "../runtime/core/json_row.h"
 #include "../runtime/core/log.h"
+#include "../runtime/core/watermark.h"
 #include "kafka_common.h"
 
 #define MAX_MSGS       1024
@@ -108,6 +109,7 @@ typedef struct ks_part {
 
 typedef struct kafka_source {
     const ks_conf_t    *conf;
+    const weir_op_config_t *cfg;
     const weir_op_ctx_t *ctx;
     rd_kafka_t         *rk;
     rd_kafka_queue_t   *q;
@@ -139,6 +141,7 @@ typedef struct kafka_source {
     uint64_t            skipped_out_of_range;
     bool                records_ok;  /* reached its end (bounded) without an error */
     int64_t             last_lag_us;
+    weir_split_metrics_t *split_m;   /* per partition, for the metrics; may be NULL */
 } kafka_source_t;
 
 static const char *const ks_params[] = {
@@ -710,6 +713,7 @@ ks_open(weir_op_t *op, weir_err_t *err)
     if (s == NULL)
         return WEIR_ENOMEM;
     s->conf = op->cfg->conf;
+    s->cfg = op->cfg;
     s->ctx = op->ctx;
     s->dlq_fd = -1;
     s->last_commit_us = weir_now_us();
@@ -723,6 +727,20 @@ ks_open(weir_op_t *op, weir_err_t *err)
         (rc = create_consumer(s, err)) != 0 ||
         (rc = assign(s, err)) != 0)
         goto fail;
+    /* event time per partition (Flink's per-split watermarks), and the
+     * partitions' offsets and lags for the metrics */
+    if (op->ctx->wm != NULL &&
+        (rc = weir_wm_gen_splits(op->ctx->wm, s->nparts, weir_mono_us())) != 0)
+        goto fail;
+    if (op->ctx->metrics != NULL && s->nparts > 0 &&
+        (s->split_m = weir_metrics_splits(op->ctx->metrics, s->nparts)) != NULL) {
+        for (int i = 0; i < s->nparts; i++) {
+            snprintf(s->split_m[i].topic, sizeof(s->split_m[i].topic), "%s",
+                     topic_of(s, s->parts[i].topic));
+            s->split_m[i].partition = s->parts[i].partition;
+        }
+        weir_metrics_splits_publish(op->ctx->metrics, s->nparts);
+    }
     return 0;
 
 fail:
@@ -770,6 +788,8 @@ mark_read(kafka_source_t *s, ks_part_t *pt, int64_t next)
     if (next > pt->next) {
         pt->next = next;
         s->dirty = true;
+        if (s->split_m != NULL)
+            weir_metric_set(&s->split_m[pt - s->parts].offset, next);
     }
     if (s->conf->bounded && !pt->done && pt->next >= pt->end) {
         pt->done = true;
@@ -872,6 +892,31 @@ one_record(kafka_source_t *s, const rd_kafka_message_t *m, weir_batch_t *out, we
         return dead_letter(s, m, perr.msg[0] ? perr.msg : weir_strerror(rc), err);
     s->records++;
     return 0;
+}
+
+/* A record's event time: the watermark field, or the message timestamp
+ * (CreateTime or LogAppendTime, as Flink's Kafka source takes it). */
+static void
+event_time(kafka_source_t *s, int part, const rd_kafka_message_t *m, const weir_value_t *row)
+{
+    const weir_wm_conf_t *w = &s->cfg->watermark;
+    int64_t ts;
+
+    if (w->on && w->field >= 0) {
+        if (row[w->field].null)
+            return;
+        ts = row[w->field].u.i;
+    } else {
+        rd_kafka_timestamp_type_t type;
+        int64_t ms = rd_kafka_message_timestamp(m, &type);
+        if (type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ms < 0)
+            return;
+        ts = ms * 1000;
+    }
+    if (s->ctx->wm != NULL)
+        weir_wm_observe(s->ctx->wm, part, ts);
+    if (s->ctx->metrics != NULL)
+        weir_metric_set(&s->ctx->metrics->event_time_us, ts);
 }
 
 /* The broker no longer has (or never had) the offset the partition is at. */
@@ -987,6 +1032,8 @@ lag(kafka_source_t *s)
             continue;
         if (hi > pt->next)
             total += hi - pt->next;
+        if (s->split_m != NULL)
+            weir_metric_set(&s->split_m[i].pending, hi > pt->next ? hi - pt->next : 0);
     }
     weir_metric_set(&s->ctx->metrics->pending_records, total);
 }
@@ -1050,7 +1097,10 @@ ks_poll(weir_op_t *op, weir_batch_t *out, int max, int64_t *idle_us, weir_err_t 
 
                 /* bounded: records past the end seen at start are not ours */
                 if (pt != NULL && !(s->conf->bounded && (pt->done || m->offset >= pt->end))) {
+                    int before = out->nrows;
                     rc = one_record(s, m, out, err);
+                    if (rc == 0 && out->nrows > before)
+                        event_time(s, i, m, weir_batch_row(out, out->nrows - 1));
                     mark_read(s, pt, m->offset + 1);
                 } else if (pt != NULL) {
                     mark_read(s, pt, pt->end);
@@ -1270,6 +1320,7 @@ const weir_op_kind_t weir_op_kafka_source = {
     .keyed      = false,
     .params     = ks_params,
     .summary    = "reads JSON (or raw) records from Kafka topics, partitions spread over subtasks",
+    .own_event_time = true,
     .configure  = ks_configure,
     .conf_free  = ks_conf_free,
     .open       = ks_open,

@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "../runtime/core/batch.h"
 #include "../runtime/core/buf.h"
@@ -45,6 +46,23 @@
 
 typedef struct weir_op_kind weir_op_kind_t;
 typedef struct weir_state_backend weir_state_backend_t;
+
+/* A source's `watermark:` block (event time), resolved at plan time:
+ *
+ *   watermark: {field: ts, max_out_of_orderness: 5s, idle_timeout: 1m, interval: 200ms}
+ *
+ * Like Flink's WatermarkStrategy.forBoundedOutOfOrderness: the watermark is
+ * the largest event time seen minus the out-of-orderness minus 1 ms (Flink's
+ * millisecond arithmetic, in microseconds here), per split (Kafka partition)
+ * and then the minimum over the splits that are not idle. */
+typedef struct weir_wm_conf {
+    bool    on;
+    int     field;                 /* timestamp column; -1: the source's own
+                                    * record time (Kafka message timestamp) */
+    int64_t out_of_orderness_us;
+    int64_t idle_timeout_us;       /* 0: never idle */
+    int64_t interval_us;           /* how often it is emitted (200 ms) */
+} weir_wm_conf_t;
 
 /* Plan-time configuration of one operator (a job file node). */
 typedef struct weir_op_config {
@@ -59,6 +77,7 @@ typedef struct weir_op_config {
     int                   key_idx[WEIR_MAX_INPUTS][WEIR_MAX_KEYS];
     int                   parallelism;
     int                   max_parallelism;
+    weir_wm_conf_t        watermark;       /* sources: set by the planner after configure */
     /* set by configure, owned by the config */
     weir_schema_t        *output_schema;   /* NULL for sinks */
     void                 *conf;            /* freed with kind->conf_free */
@@ -67,15 +86,47 @@ typedef struct weir_op_config {
 /* Figures an operator may report (the runtime counts records and bytes
  * itself). Written by the task thread with relaxed atomics, read by the
  * task manager's loop for heartbeats. */
+/* One split (Kafka partition) of a source: where it reads and how far
+ * behind the end it is. */
+typedef struct weir_split_metrics {
+    char     topic[256];
+    int32_t  partition;
+    int64_t  offset;            /* next offset to read; -1 unknown */
+    int64_t  pending;           /* records behind the end; -1 unknown */
+} weir_split_metrics_t;
+
 typedef struct weir_op_metrics {
     uint64_t dead_lettered;     /* numRecordsDeadLettered */
     int64_t  pending_records;   /* sources: records behind the end (lag); -1 unknown */
+    int64_t  event_time_us;     /* sources: event time of the last record emitted,
+                                 * INT64_MIN unknown (currentEmitEventTimeLag) */
+    /* sources with splits: set once by open (weir_metrics_splits), then
+     * offsets and lags updated with weir_metric_set */
+    weir_split_metrics_t *splits;
+    int      nsplits;
 } weir_op_metrics_t;
 
 static inline void weir_metric_add(uint64_t *m, uint64_t n)
 { __atomic_add_fetch(m, n, __ATOMIC_RELAXED); }
 static inline void weir_metric_set(int64_t *m, int64_t v)
 { __atomic_store_n(m, v, __ATOMIC_RELAXED); }
+
+/* Makes n split slots (zeroed; offsets and lags -1) for a source to fill,
+ * once, in open; the runtime frees them with the task. Returns the array,
+ * or NULL when out of memory or already made. Publish the count only after
+ * the names are filled: weir_metrics_splits_publish. */
+static inline weir_split_metrics_t *weir_metrics_splits(weir_op_metrics_t *m, int n)
+{
+    weir_split_metrics_t *s;
+    if (m->splits != NULL || n <= 0 || (s = calloc((size_t)n, sizeof(*s))) == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        s[i].offset = s[i].pending = -1;
+    m->splits = s;
+    return s;
+}
+static inline void weir_metrics_splits_publish(weir_op_metrics_t *m, int n)
+{ __atomic_store_n(&m->nsplits, n, __ATOMIC_RELEASE); }
 
 /* What the task runtime gives an operator instance. Borrowed. */
 typedef struct weir_op_ctx {
@@ -92,6 +143,10 @@ typedef struct weir_op_ctx {
     bool                  exactly_once;    /* checkpoint mode exactly_once */
     int                   attempt;         /* the job's attempt (restarts) */
     weir_op_metrics_t    *metrics;         /* the subtask's; never NULL at run time */
+    /* sources of an own_event_time kind with a `watermark:` block: the
+     * generator to observe record times into (weir_wm_observe), with one
+     * split per weir_wm_gen_splits; NULL otherwise */
+    struct weir_wm_gen   *wm;
 } weir_op_ctx_t;
 
 /* One operator snapshot of one subtask, as restore() receives it. */
@@ -122,6 +177,11 @@ struct weir_op_kind {
     bool                keyed;       /* needs key_by on its inputs */
     const char *const  *params;      /* accepted parameter names, NULL-terminated */
     const char         *summary;     /* one line for docs and `jobctl plan` */
+    /* Sources: observes event time itself, per split, into ctx->wm (and
+     * has a record time of its own for `watermark:` without a field, like
+     * the Kafka message timestamp). Otherwise the runtime observes the
+     * watermark field of every row it polls, as one split. */
+    bool                own_event_time;
 
     int  (*configure)(weir_op_config_t *cfg, weir_err_t *err);
     void (*conf_free)(void *conf);

@@ -56,7 +56,8 @@ bool weir__jobfile_node_mark(const weir_jobfile_t *jf, struct fy_node *node, int
 #define SCHEMA_MAX_FIELDS 1024
 
 const char *const weir_params_common_keys[] = {
-    "name", "kind", "input", "inputs", "parallelism", "partition", "key_by", "when", NULL,
+    "name", "kind", "input", "inputs", "parallelism", "partition", "key_by", "when",
+    "watermark", NULL,
 };
 
 /* ---- variables ------------------------------------------------------- */

@@ -125,6 +125,84 @@ resolve_keys(weir_plan_t *p, int node, weir_err_t *err)
     return 0;
 }
 
+/* A source's `watermark:` block, against its output schema:
+ *   watermark: {field: ts, max_out_of_orderness: 5s, idle_timeout: 1m, interval: 200ms}
+ * (a bare duration is the out-of-orderness of the source's own record time) */
+static int
+read_watermark(const weir_jf_node_t *jn, weir_op_config_t *cfg, weir_err_t *err)
+{
+    static const char *const keys[] = { "field", "max_out_of_orderness", "idle_timeout",
+                                        "interval", NULL };
+    weir_wm_conf_t *w = &cfg->watermark;
+    weir_params_t b;
+    char *field = NULL;
+    int rc;
+
+    memset(w, 0, sizeof(*w));
+    if (!weir_params_has(&jn->params, "watermark"))
+        return 0;
+    if (jn->section != WEIR_SECTION_SOURCE)
+        return weir_params_error(&jn->params, "watermark", WEIR_EINVAL, err,
+                                 "only a source takes 'watermark': event time starts where "
+                                 "records enter the job");
+    rc = weir_params_child(&jn->params, "watermark", true, &b, err);
+    if (rc != 0)
+        return rc;
+    if (!weir_params_is_map(&b))
+        return weir_params_error(&jn->params, "watermark", WEIR_ETYPE, err,
+                                 "'watermark' must be a mapping: {field: ts, "
+                                 "max_out_of_orderness: 5s, idle_timeout: 1m}");
+    if ((rc = weir_params_check_keys(&b, keys, err)) != 0 ||
+        (rc = weir_params_opt_str(&b, "field", "", &field, err)) != 0)
+        return rc;
+    w->on = true;
+    w->field = -1;
+    if (field[0] != '\0') {
+        const weir_schema_t *s = cfg->output_schema;
+        int f = weir_schema_find(s, field);
+        if (f < 0) {
+            const char *names[256];
+            int n = s->nfields < 256 ? s->nfields : 256;
+            const char *hint;
+            for (int i = 0; i < n; i++)
+                names[i] = s->fields[i].name;
+            hint = weir_suggest(field, names, n);
+            rc = weir_params_error(&b, "field", WEIR_ENOENT, err,
+                                   "watermark field '%s' is not a field of '%s'%s%s%s", field,
+                                   jn->name, hint ? " (did you mean '" : "", hint ? hint : "",
+                                   hint ? "'?)" : "");
+        } else if (s->fields[f].type != WEIR_T_TIMESTAMP) {
+            rc = weir_params_error(&b, "field", WEIR_ETYPE, err,
+                                   "watermark field '%s' is %s; event time must be a timestamp "
+                                   "field", field, weir_type_name(s->fields[f].type));
+        }
+        w->field = f;
+    } else if (!cfg->kind->own_event_time) {
+        rc = weir_params_error(&b, NULL, WEIR_EINVAL, err,
+                               "'watermark' needs 'field': the timestamp field that holds "
+                               "the event time (kind '%s' has no record time of its own)",
+                               cfg->kind->name);
+    }
+    free(field);
+    if (rc != 0)
+        return rc;
+    if ((rc = weir_params_opt_duration(&b, "max_out_of_orderness", 0,
+                                       &w->out_of_orderness_us, err)) != 0 ||
+        (rc = weir_params_opt_duration(&b, "idle_timeout", 0, &w->idle_timeout_us, err)) != 0 ||
+        (rc = weir_params_opt_duration(&b, "interval", 200000, &w->interval_us, err)) != 0)
+        return rc;
+    if (w->out_of_orderness_us < 0)
+        return weir_params_error(&b, "max_out_of_orderness", WEIR_ERANGE, err,
+                                 "max_out_of_orderness must not be negative");
+    if (w->idle_timeout_us < 0)
+        return weir_params_error(&b, "idle_timeout", WEIR_ERANGE, err,
+                                 "idle_timeout must not be negative (0: never idle)");
+    if (w->interval_us < 1000)
+        return weir_params_error(&b, "interval", WEIR_ERANGE, err,
+                                 "watermark interval must be at least 1ms");
+    return 0;
+}
+
 static int
 configure_node(weir_plan_t *p, int node, weir_err_t *err)
 {
@@ -162,7 +240,7 @@ configure_node(weir_plan_t *p, int node, weir_err_t *err)
     if ((jn->section == WEIR_SECTION_SINK) != (cfg->output_schema == NULL))
         return weir_params_error(&jn->params, "kind", WEIR_ESTATE, err,
                                  "kind '%s' did not derive an output schema", kind->name);
-    return 0;
+    return read_watermark(jn, cfg, err);
 }
 
 static int

@@ -71,7 +71,19 @@ typedef struct jm_metrics {
     uint64_t base_op_in[16], base_op_out[16];
     double   rin_ps, rout_ps, bin_ps, bout_ps;
     double   busy_ms_ps, idle_ms_ps, bp_ms_ps;
+    /* event time, us (WEIR_WM_NONE when none); emit lag ms, -1 unknown */
+    int64_t  in_wm, out_wm, emit_lag_ms;
+    /* sources with splits: per Kafka partition (owned; jm_metrics_clear) */
+    int      nsplits;
+    struct jm_split {
+        char   *topic;
+        int     partition;
+        int64_t offset, pending;
+    }       *splits;
 } jm_metrics_t;
+
+/* Frees what a subtask's figures own. */
+void jm_metrics_clear(jm_metrics_t *m);
 
 typedef struct jm_subtask {
     weir_task_state_t state;

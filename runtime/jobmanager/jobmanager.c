@@ -511,8 +511,10 @@ jm_job_free(jm_job_t *j)
     if (j == NULL)
         return;
     for (int v = 0; j->subtasks != NULL && v < j->plan->nvertices; v++) {
-        for (int s = 0; j->subtasks[v] != NULL && s < j->plan->vertices[v].parallelism; s++)
+        for (int s = 0; j->subtasks[v] != NULL && s < j->plan->vertices[v].parallelism; s++) {
             free(j->subtasks[v][s].failure);
+            jm_metrics_clear(&j->subtasks[v][s].m);
+        }
         free(j->subtasks[v]);
     }
     free(j->subtasks);

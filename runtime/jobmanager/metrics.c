@@ -12,9 +12,61 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jm.h"
+#include "../core/watermark.h"
+
+void
+jm_metrics_clear(jm_metrics_t *m)
+{
+    for (int i = 0; i < m->nsplits; i++)
+        free(m->splits[i].topic);
+    free(m->splits);
+    m->splits = NULL;
+    m->nsplits = 0;
+}
+
+static int64_t
+i64(const msgpack_object *o, int64_t def)
+{
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return o->via.i64;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return o->via.u64 > INT64_MAX ? INT64_MAX : (int64_t)o->via.u64;
+    return def;
+}
+
+/* The per-partition figures of a source: [[topic, partition, offset, pending]...] */
+static void
+sample_splits(jm_metrics_t *m, const msgpack_object *a)
+{
+    uint32_t n = a->type == MSGPACK_OBJECT_ARRAY ? a->via.array.size : 0;
+
+    if ((int)n != m->nsplits) {
+        jm_metrics_clear(m);
+        if (n == 0 || (m->splits = calloc(n, sizeof(*m->splits))) == NULL)
+            return;
+        m->nsplits = (int)n;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *e = &a->via.array.ptr[i];
+        struct jm_split *sp = &m->splits[i];
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 4 ||
+            e->via.array.ptr[0].type != MSGPACK_OBJECT_STR)
+            continue;
+        const msgpack_object_str *t = &e->via.array.ptr[0].via.str;
+        if (sp->topic == NULL || strlen(sp->topic) != t->size ||
+            memcmp(sp->topic, t->ptr, t->size) != 0) {
+            free(sp->topic);
+            sp->topic = strndup(t->ptr, t->size);
+        }
+        sp->partition = (int)i64(&e->via.array.ptr[1], -1);
+        sp->offset = i64(&e->via.array.ptr[2], -1);
+        sp->pending = i64(&e->via.array.ptr[3], -1);
+    }
+}
 
 static uint64_t
 u64(const msgpack_object *o)
@@ -80,6 +132,15 @@ sample(jm_metrics_t *m, int attempt, const msgpack_object *a, uint64_t now)
             m->op_out[o] = u64(&f[14].via.array.ptr[o]);
         }
     }
+    if (a->via.array.size >= 19) {
+        m->in_wm = i64(&f[15], WEIR_WM_NONE);
+        m->out_wm = i64(&f[16], WEIR_WM_NONE);
+        m->emit_lag_ms = i64(&f[17], -1);
+        sample_splits(m, &f[18]);
+    } else {
+        m->in_wm = m->out_wm = WEIR_WM_NONE;
+        m->emit_lag_ms = -1;
+    }
 }
 
 void
@@ -129,8 +190,21 @@ jm_vertex_metrics(const jm_job_t *j, int v, jm_metrics_t *out)
 
     memset(out, 0, sizeof(*out));
     out->pending = -1;
+    out->emit_lag_ms = -1;
+    /* a vertex's watermark is its lowest subtask's (Flink's "low watermark") */
+    out->in_wm = out->out_wm = WEIR_WM_MAX;
+    if (p == 0)
+        out->in_wm = out->out_wm = WEIR_WM_NONE;
     for (int s = 0; s < p; s++) {
         const jm_metrics_t *m = &j->subtasks[v][s].m;
+        int64_t iw = m->at_ms != 0 ? m->in_wm : WEIR_WM_NONE;
+        int64_t ow = m->at_ms != 0 ? m->out_wm : WEIR_WM_NONE;
+        if (iw < out->in_wm)
+            out->in_wm = iw;
+        if (ow < out->out_wm)
+            out->out_wm = ow;
+        if (m->at_ms != 0 && m->emit_lag_ms > out->emit_lag_ms)
+            out->emit_lag_ms = m->emit_lag_ms;
         out->rin += m->base_rin + m->rin;
         out->rout += m->base_rout + m->rout;
         out->bin += m->base_bin + m->bin;
@@ -184,7 +258,7 @@ typedef struct {
 } series_t;
 
 enum { S_RIN, S_ROUT, S_BIN, S_BOUT, S_DLQ, S_RIN_PS, S_ROUT_PS, S_BUSY, S_IDLE, S_BP,
-       S_PENDING };
+       S_PENDING, S_IN_WM, S_OUT_WM, S_LAG };
 
 static double
 value_of(const jm_metrics_t *m, int what, bool *skip)
@@ -202,6 +276,9 @@ value_of(const jm_metrics_t *m, int what, bool *skip)
     case S_IDLE:    return m->idle_ms_ps;
     case S_BP:      return m->bp_ms_ps;
     case S_PENDING: *skip = m->pending < 0; return (double)m->pending;
+    case S_IN_WM:   *skip = m->in_wm == WEIR_WM_NONE; return (double)weir_wm_ms(m->in_wm);
+    case S_OUT_WM:  *skip = m->out_wm == WEIR_WM_NONE; return (double)weir_wm_ms(m->out_wm);
+    case S_LAG:     *skip = m->emit_lag_ms < 0; return (double)m->emit_lag_ms;
     }
     *skip = true;
     return 0;
@@ -222,6 +299,9 @@ jm_metrics_prometheus(const jm_t *jm, weir_buf_t *out)
         { "weir_task_idle_time_ms_per_second", "gauge", "idleTimeMsPerSecond.", S_IDLE },
         { "weir_task_backpressured_time_ms_per_second", "gauge", "backPressuredTimeMsPerSecond.", S_BP },
         { "weir_task_pending_records", "gauge", "Source records not read yet (Kafka lag).", S_PENDING },
+        { "weir_task_current_input_watermark_ms", "gauge", "Event time the subtask's inputs have all passed (currentInputWatermark), ms since the epoch.", S_IN_WM },
+        { "weir_task_current_output_watermark_ms", "gauge", "Last watermark the subtask emitted (currentOutputWatermark), ms since the epoch.", S_OUT_WM },
+        { "weir_task_current_emit_event_time_lag_ms", "gauge", "Sources: wall clock minus the event time of the last record emitted (currentEmitEventTimeLag).", S_LAG },
     };
     int running = 0, finished = 0, canceled = 0, failed = 0, slots = 0, free_slots = 0;
 
@@ -334,6 +414,37 @@ jm_metrics_prometheus(const jm_t *jm, weir_buf_t *out)
                         weir_buf_appendf(out, "\"} %.0f\n", val);
                     else
                         weir_buf_appendf(out, "\"} %.3f\n", val);
+                }
+        }
+    }
+    /* Kafka sources: per partition (Flink's KafkaSourceReader.topic.*.partition.*) */
+    static const struct { const char *name, *help; bool lag; } parts[] = {
+        { "weir_kafka_partition_current_offset", "Next offset the source reads in the partition (currentOffset).", false },
+        { "weir_kafka_partition_pending_records", "Records of the partition not read yet (pendingRecords).", true },
+    };
+    for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
+        help(out, parts[k].name, "gauge", parts[k].help);
+        for (int i = 0; i < jm->njobs; i++) {
+            const jm_job_t *j = jm->jobs[i];
+            if (jm_job_terminal(j))
+                continue;
+            for (int v = 0; v < j->plan->nvertices; v++)
+                for (int s = 0; s < j->plan->vertices[v].parallelism; s++) {
+                    const jm_subtask_t *st = &j->subtasks[v][s];
+                    for (int p = 0; p < st->m.nsplits; p++) {
+                        const struct jm_split *sp = &st->m.splits[p];
+                        int64_t val = parts[k].lag ? sp->pending : sp->offset;
+                        if (val < 0 || sp->topic == NULL)
+                            continue;
+                        weir_buf_appendf(out, "%s{job=\"%s\",job_name=\"", parts[k].name, j->id);
+                        label(out, j->name);
+                        weir_buf_appendf(out, "\",vertex=\"");
+                        label(out, j->plan->vertices[v].name);
+                        weir_buf_appendf(out, "\",subtask=\"%d\",topic=\"", s);
+                        label(out, sp->topic);
+                        weir_buf_appendf(out, "\",partition=\"%d\"} %" PRId64 "\n", sp->partition,
+                                         val);
+                    }
                 }
         }
     }

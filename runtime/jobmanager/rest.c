@@ -23,6 +23,7 @@
  * ("read-records", "backpressure-level", "ship_strategy", "request-id", ...);
  * docs/rest-api.md lists every endpoint with a captured answer.
  */
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "../core/log.h"
+#include "../core/watermark.h"
 #include "../web/assets.h"
 #include "jm.h"
 
@@ -50,8 +52,6 @@
 #define MAX_SEGMENTS  6          /* the deepest route has 5 */
 #define MAX_PATH      1024       /* longer decoded paths match nothing */
 
-/* Flink's value of a watermark that never arrived: Long.MIN_VALUE. */
-#define NO_WATERMARK  "-9223372036854775808"
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -217,6 +217,26 @@ metrics_json(const jm_metrics_t *m, bool totals_in_base)
         "numRecordsDeadLettered", (json_int_t)dlq);
     json_object_set_new(o, "pendingRecords", m->pending >= 0 ? json_integer(m->pending)
                                                              : json_null());
+    /* event time in Flink's unit (ms); Long.MIN_VALUE: none yet. A
+     * subtask never sampled has none; a vertex's figures are aggregated. */
+    bool live = m->at_ms != 0 || !totals_in_base;
+    json_object_set_new(o, "currentInputWatermark",
+                        json_integer(weir_wm_ms(live ? m->in_wm : WEIR_WM_NONE)));
+    json_object_set_new(o, "currentOutputWatermark",
+                        json_integer(weir_wm_ms(live ? m->out_wm : WEIR_WM_NONE)));
+    json_object_set_new(o, "currentEmitEventTimeLag",
+                        live && m->emit_lag_ms >= 0 ? json_integer(m->emit_lag_ms) : json_null());
+    if (m->nsplits > 0) {
+        json_t *parts = json_array();
+        for (int i = 0; i < m->nsplits; i++) {
+            const struct jm_split *sp = &m->splits[i];
+            json_array_append_new(parts, json_pack("{s:o, s:i, s:o, s:o}",
+                "topic", jstr(sp->topic), "partition", sp->partition,
+                "currentOffset", sp->offset >= 0 ? json_integer(sp->offset) : json_null(),
+                "pendingRecords", sp->pending >= 0 ? json_integer(sp->pending) : json_null()));
+        }
+        json_object_set_new(o, "partitions", parts);
+    }
     return o;
 }
 
@@ -1116,23 +1136,31 @@ get_backpressure(rest_req_t *x)
 }
 
 /* GET /jobs/{id}/vertices/{vid}/watermarks: Flink's metric list, one
- * "<subtask>.currentInputWatermark" per subtask. Weir does not track event
- * time yet, so every value is Flink's "no watermark received"
- * (Long.MIN_VALUE), which is the truth. */
+ * "<subtask>.currentInputWatermark" per subtask (milliseconds as a string,
+ * as Flink's metric values are; Long.MIN_VALUE when none arrived), and
+ * weir adds "<subtask>.currentOutputWatermark" (what a source emits). */
 static void
 get_watermarks(rest_req_t *x)
 {
     jm_job_t *j = job_arg(x);
     json_t *arr;
-    char id[48];
+    char id[48], val[32];
     int v;
 
     if (j == NULL || (v = vertex_arg(x, j)) < 0)
         return;
     arr = json_array();
     for (int s = 0; s < j->plan->vertices[v].parallelism; s++) {
+        const jm_metrics_t *m = &j->subtasks[v][s].m;
         snprintf(id, sizeof(id), "%d.currentInputWatermark", s);
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "id", id, "value", NO_WATERMARK));
+        snprintf(val, sizeof(val), "%" PRId64, weir_wm_ms(m->at_ms ? m->in_wm : WEIR_WM_NONE));
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "id", id, "value", val));
+    }
+    for (int s = 0; s < j->plan->vertices[v].parallelism; s++) {
+        const jm_metrics_t *m = &j->subtasks[v][s].m;
+        snprintf(id, sizeof(id), "%d.currentOutputWatermark", s);
+        snprintf(val, sizeof(val), "%" PRId64, weir_wm_ms(m->at_ms ? m->out_wm : WEIR_WM_NONE));
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "id", id, "value", val));
     }
     send_json(x->resp, 200, arr);
 }

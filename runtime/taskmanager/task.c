@@ -34,12 +34,13 @@
 #include "../core/codec.h"
 #include "../core/fsutil.h"
 #include "../core/log.h"
+#include "../core/watermark.h"
 
 typedef struct in_item {
     struct in_item *next;
-    int             kind;        /* WEIR_DATA_BATCH, _EOS or _BARRIER */
+    int             kind;        /* WEIR_DATA_BATCH, _EOS, _BARRIER or _WATERMARK */
     int             chan;        /* index into t->in */
-    int64_t         ckpt;        /* _BARRIER: its checkpoint */
+    int64_t         ckpt;        /* _BARRIER: its checkpoint; _WATERMARK: the value */
     char           *data;        /* owned; payload at data + off */
     size_t          off, len;
 } in_item_t;
@@ -117,6 +118,14 @@ struct weir_task {
     in_item_t             **held_head;      /* per input channel: items held while */
     in_item_t             **held_tail;      /*   aligning (exactly_once) */
 
+    /* event time (see core/watermark.h) */
+    const weir_wm_conf_t   *wmc;            /* sources: the watermark block, NULL if none */
+    weir_wm_gen_t           wm_gen;         /* sources with a watermark block */
+    int64_t                 wm_next;        /* monotonic us of the next emission */
+    weir_wm_chan_t         *wm_ch;          /* per input channel */
+    int64_t                 in_wm, out_wm;  /* combined input / last emitted */
+    bool                    out_idle;       /* told downstream we are idle */
+
     /* metrics: written by the task thread (relaxed atomics), read by the
      * task manager's loop */
     weir_op_metrics_t       opm;
@@ -124,6 +133,7 @@ struct weir_task {
     uint64_t                m_busy_start;   /* monotonic us when the task started */
     uint64_t                m_idle, m_bp;   /* us waiting for input / for credits */
     uint64_t               *m_op_in, *m_op_out;
+    int64_t                 m_in_wm, m_out_wm, m_emit_lag_ms;
 };
 
 int weir_task_vertex(const weir_task_t *t) { return t->vertex; }
@@ -271,16 +281,17 @@ chan_flush(weir_task_t *t, out_chan_t *c)
 }
 
 /* Sends a small control frame [kind, job, attempt, edge, src, dst(, n)] to
- * the task manager at addr; n < 0 leaves n out. */
+ * the task manager at addr; with_n false leaves n out. */
 static int
-send_ctl(weir_task_t *t, const char *addr, int kind, int edge, int src, int dst, int64_t n)
+send_ctl(weir_task_t *t, const char *addr, int kind, int edge, int src, int dst, bool with_n,
+         int64_t n)
 {
     weir_buf_t frame = WEIR_BUF_INIT;
     size_t hdr = weir_frame_begin(&frame);
     msgpack_packer pk;
 
     msgpack_packer_init(&pk, &frame, weir_buf_msgpack_write);
-    msgpack_pack_array(&pk, n < 0 ? 6 : 7);
+    msgpack_pack_array(&pk, with_n ? 7 : 6);
     msgpack_pack_int(&pk, kind);
     msgpack_pack_str(&pk, WEIR_JOB_ID_LEN);
     msgpack_pack_str_body(&pk, t->job->id, WEIR_JOB_ID_LEN);
@@ -288,7 +299,7 @@ send_ctl(weir_task_t *t, const char *addr, int kind, int edge, int src, int dst,
     msgpack_pack_int(&pk, edge);
     msgpack_pack_int(&pk, src);
     msgpack_pack_int(&pk, dst);
-    if (n >= 0)
+    if (with_n)
         msgpack_pack_int64(&pk, n);
     if (weir_frame_end(&frame, hdr, WEIR_FRAME_MAX_DEFAULT) != 0) {
         weir_buf_free(&frame);
@@ -309,7 +320,7 @@ chan_send_eos(weir_task_t *t, out_chan_t *c)
         it->chan = c->local_in;
         queue_push(c->local, it);
     } else {
-        return send_ctl(t, c->addr, WEIR_DATA_EOS, c->edge, t->subtask, c->dst, -1);
+        return send_ctl(t, c->addr, WEIR_DATA_EOS, c->edge, t->subtask, c->dst, false, 0);
     }
     return 0;
 }
@@ -327,7 +338,24 @@ chan_send_barrier(weir_task_t *t, out_chan_t *c, int64_t ckpt)
         queue_push(c->local, it);
         return 0;
     }
-    return send_ctl(t, c->addr, WEIR_DATA_BARRIER, c->edge, t->subtask, c->dst, ckpt);
+    return send_ctl(t, c->addr, WEIR_DATA_BARRIER, c->edge, t->subtask, c->dst, true, ckpt);
+}
+
+/* A watermark (or WEIR_WM_IDLE_MARK) on one channel, after its staged rows. */
+static int
+chan_send_watermark(weir_task_t *t, out_chan_t *c, int64_t wm)
+{
+    if (c->local != NULL) {
+        in_item_t *it = calloc(1, sizeof(*it));
+        if (it == NULL)
+            return WEIR_ENOMEM;
+        it->kind = WEIR_DATA_WATERMARK;
+        it->chan = c->local_in;
+        it->ckpt = wm;
+        queue_push(c->local, it);
+        return 0;
+    }
+    return send_ctl(t, c->addr, WEIR_DATA_WATERMARK, c->edge, t->subtask, c->dst, true, wm);
 }
 
 /* Gives a consumed buffer's credit back to its sender. */
@@ -341,7 +369,7 @@ return_credit(weir_task_t *t, const in_chan_t *ic)
         pthread_cond_signal(&s->cond);
         pthread_mutex_unlock(&s->mu);
     } else {
-        send_ctl(t, ic->addr, WEIR_DATA_CREDIT, ic->edge, ic->src, t->subtask, 1);
+        send_ctl(t, ic->addr, WEIR_DATA_CREDIT, ic->edge, ic->src, t->subtask, true, 1);
     }
 }
 
@@ -475,6 +503,156 @@ finish_chain(weir_task_t *t)
         if ((rc = chan_send_eos(t, &t->out[c])) != 0)
             return rc;
     return 0;
+}
+
+/* ---- event time --------------------------------------------------------- */
+
+/* Sends wm (a watermark, or WEIR_WM_IDLE_MARK) on every output channel,
+ * after the rows staged before it. */
+static int
+send_watermark(weir_task_t *t, int64_t wm)
+{
+    int rc = flush_all(t);
+    for (int c = 0; c < t->nout && rc == 0; c++) {
+        const out_chan_t *oc = &t->out[c];
+        /* a forward edge only ever uses the channel to the same index */
+        if (t->job->plan->edges[oc->edge].partition == WEIR_PART_FORWARD && oc->dst != t->subtask)
+            continue;
+        rc = chan_send_watermark(t, &t->out[c], wm);
+    }
+    return rc;
+}
+
+/* Event time advanced to wm: the operators of the chain from 'from' on
+ * see it in order (what one emits on a watermark flows through the rest
+ * first), then it goes downstream. */
+static int
+advance_watermark(weir_task_t *t, int from, int64_t wm)
+{
+    int rc;
+
+    for (int i = from; i < t->v->nops; i++) {
+        weir_op_t *op = &t->ops[i];
+        weir_batch_t *out = t->outb[i];
+
+        if (op->cfg->kind->on_watermark == NULL)
+            continue;
+        if (out != NULL)
+            weir_batch_clear(out);
+        rc = op->cfg->kind->on_watermark(op, wm, out, &t->err);
+        if (rc != 0)
+            return rc;
+        if (out != NULL && out->nrows > 0) {
+            weir_metric_add(&t->m_op_out[i], (uint64_t)out->nrows);
+            rc = i + 1 < t->v->nops ? run_chain(t, i + 1, 0, out) : emit(t, out);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    t->out_wm = wm;
+    t->out_idle = false;
+    weir_metric_set(&t->m_out_wm, wm);
+    return send_watermark(t, wm);
+}
+
+/* Idleness changed: downstream leaves an idle channel out of its minimum. */
+static int
+set_idle(weir_task_t *t, bool idle)
+{
+    if (idle == t->out_idle)
+        return 0;
+    t->out_idle = idle;
+    /* back to active: a real value says so; none yet is sent as NONE + 1 */
+    return send_watermark(t, idle ? WEIR_WM_IDLE_MARK
+                                  : t->out_wm == WEIR_WM_NONE ? WEIR_WM_NONE + 1 : t->out_wm);
+}
+
+/* Sources: the generator's watermark, every interval. */
+static int
+source_watermark(weir_task_t *t, int64_t now)
+{
+    bool idle;
+    int64_t wm;
+
+    if (now < t->wm_next)
+        return 0;
+    t->wm_next = now + t->wmc->interval_us;
+    wm = weir_wm_gen_current(&t->wm_gen, now, &idle);
+    if (idle)
+        return set_idle(t, true);
+    if (wm != WEIR_WM_NONE && wm > t->out_wm)
+        return advance_watermark(t, 1, wm);
+    return set_idle(t, false);
+}
+
+/* The runtime's observation for sources without splits of their own: the
+ * largest event time of the batch, and the last row's for the emit lag. */
+static void
+observe_batch(weir_task_t *t, const weir_batch_t *b)
+{
+    int f = t->wmc->field;
+    int64_t max = WEIR_WM_NONE;
+
+    for (int r = 0; r < b->nrows; r++) {
+        const weir_value_t *v = &weir_batch_row(b, r)[f];
+        if (!v->null && v->u.i > max)
+            max = v->u.i;
+    }
+    if (max != WEIR_WM_NONE) {
+        weir_wm_observe(&t->wm_gen, 0, max);
+        const weir_value_t *last = &weir_batch_row(b, b->nrows - 1)[f];
+        if (!last->null)
+            weir_metric_set(&t->opm.event_time_us, last->u.i);
+    }
+}
+
+/* currentEmitEventTimeLag: wall clock minus the event time of the last
+ * record emitted, once per batch. */
+static void
+emit_lag(weir_task_t *t)
+{
+    int64_t ev = __atomic_load_n(&t->opm.event_time_us, __ATOMIC_RELAXED);
+    struct timespec ts;
+
+    if (ev == WEIR_WM_NONE)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    weir_metric_set(&t->m_emit_lag_ms,
+                    ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - ev) / 1000);
+}
+
+/* An input channel's watermark or idleness changed (or it ended): the
+ * combined input watermark may advance. */
+static int
+input_watermark(weir_task_t *t)
+{
+    bool idle;
+    int64_t wm = weir_wm_combine(t->wm_ch, t->nin, &idle);
+    int rc = 0;
+
+    if (wm != WEIR_WM_NONE && wm > t->in_wm) {
+        t->in_wm = wm;
+        weir_metric_set(&t->m_in_wm, wm);
+        rc = advance_watermark(t, 0, wm);
+    }
+    if (rc == 0)
+        rc = set_idle(t, idle);
+    return rc;
+}
+
+static int
+on_watermark_item(weir_task_t *t, int chan, int64_t v)
+{
+    weir_wm_chan_t *c = &t->wm_ch[chan];
+
+    if (v == WEIR_WM_IDLE_MARK) {
+        c->idle = true;
+    } else {
+        c->idle = false;
+        if (v > c->wm && v != WEIR_WM_NONE + 1)
+            c->wm = v;
+    }
+    return input_watermark(t);
 }
 
 /* ---- checkpoints -------------------------------------------------------- */
@@ -755,12 +933,22 @@ run_source(weir_task_t *t)
             return rc;
         if (out->nrows > 0) {
             weir_metric_add(&t->m_op_out[0], (uint64_t)out->nrows);
+            if (t->wmc != NULL && !src->cfg->kind->own_event_time)
+                observe_batch(t, out);
+            emit_lag(t);
             int rc2 = t->v->nops > 1 ? run_chain(t, 1, 0, out) : emit(t, out);
             if (rc2 != 0)
                 return rc2;
         }
-        if (rc == WEIR_EOS)
+        if (rc == WEIR_EOS) {
+            /* the end of event time, as Flink's sources send at the end of
+             * input: every event-time timer downstream fires */
+            if ((rc = advance_watermark(t, 1, WEIR_WM_MAX)) != 0)
+                return rc;
             return finish_chain(t);
+        }
+        if (t->wmc != NULL && (rc = source_watermark(t, mono_us())) != 0)
+            return rc;
         if (out->nrows < WEIR_BATCH_ROWS) {
             /* caught up with the source: send what is staged */
             if ((rc = flush_all(t)) != 0)
@@ -834,15 +1022,25 @@ run_inputs(weir_task_t *t)
                 return rc;
             continue;
         }
+        if (it->kind == WEIR_DATA_WATERMARK) {
+            int64_t wm = it->ckpt;
+            free(it);
+            if (!ic->eos && (rc = on_watermark_item(t, (int)(ic - t->in), wm)) != 0)
+                return rc;
+            continue;
+        }
         if (it->kind == WEIR_DATA_EOS) {
             free(it);
             if (!ic->eos) {
                 ic->eos = true;
                 t->in_open--;
+                t->wm_ch[ic - t->in].ended = true;
                 if ((rc = maybe_aligned(t)) != 0)
                     return rc;
                 if (t->in_open == 0)
                     return finish_chain(t);
+                if ((rc = input_watermark(t)) != 0)
+                    return rc;
             }
             continue;
         }
@@ -871,6 +1069,13 @@ task_main(void *arg)
     int rc = 0;
 
     rc = open_state(t);
+    if (rc == 0 && t->wmc != NULL) {
+        rc = weir_wm_gen_init(&t->wm_gen, 1, t->wmc->out_of_orderness_us,
+                              t->wmc->idle_timeout_us, mono_us());
+        if (rc == 0 && t->ops[0].cfg->kind->own_event_time)
+            t->ctx.wm = &t->wm_gen;
+        t->wm_next = mono_us() + t->wmc->interval_us;
+    }
     for (t->opened = 0; rc == 0 && t->opened < t->v->nops; t->opened++) {
         weir_op_t *op = &t->ops[t->opened];
         if (op->cfg->kind->open != NULL && (rc = op->cfg->kind->open(op, &t->err)) != 0)
@@ -1037,11 +1242,19 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->m_op_in = calloc((size_t)v->nops, sizeof(uint64_t));
     t->m_op_out = calloc((size_t)v->nops, sizeof(uint64_t));
     t->opm.pending_records = -1;
+    t->opm.event_time_us = WEIR_WM_NONE;
+    t->in_wm = t->out_wm = WEIR_WM_NONE;
+    t->m_in_wm = t->m_out_wm = WEIR_WM_NONE;
+    t->m_emit_lag_ms = -1;
+    if (v->nin == 0 && v->ops[0]->watermark.on)
+        t->wmc = &v->ops[0]->watermark;
+    t->wm_ch = calloc((size_t)t->nin + 1, sizeof(*t->wm_ch));
     t->in_barrier = calloc((size_t)t->nin + 1, sizeof(*t->in_barrier));
     t->held_head = calloc((size_t)t->nin + 1, sizeof(*t->held_head));
     t->held_tail = calloc((size_t)t->nin + 1, sizeof(*t->held_tail));
     if (!t->in || !t->out || !t->edges_out || !t->ops || !t->outb || !t->inb ||
-        !t->in_barrier || !t->held_head || !t->held_tail || !t->m_op_in || !t->m_op_out)
+        !t->in_barrier || !t->held_head || !t->held_tail || !t->m_op_in || !t->m_op_out ||
+        !t->wm_ch)
         goto fail;
     t->done_ckpt = t->notified_ckpt = t->complete_ckpt = t->trigger_ckpt = job->restore_ckpt;
 
@@ -1064,10 +1277,13 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->in_open = 0;
     for (int i = 0; i < t->nin; i++) {
         const weir_plan_edge_t *pe = &p->edges[t->in[i].edge];
-        if (pe->partition == WEIR_PART_FORWARD && t->in[i].src != subtask)
+        t->wm_ch[i].wm = WEIR_WM_NONE;
+        if (pe->partition == WEIR_PART_FORWARD && t->in[i].src != subtask) {
             t->in[i].eos = true;
-        else
+            t->wm_ch[i].ended = true;
+        } else {
             t->in_open++;
+        }
     }
 
     k = 0;
@@ -1190,6 +1406,9 @@ weir_task_destroy(weir_task_t *t)
         }
     free(t->held_head);
     free(t->held_tail);
+    free(t->wm_ch);
+    weir_wm_gen_free(&t->wm_gen);
+    free(t->opm.splits);
     free(t->in_barrier);
     free(t->m_op_in);
     free(t->m_op_out);
@@ -1273,6 +1492,20 @@ weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n)
         }
     }
     pthread_mutex_unlock(&t->mu);
+}
+
+void
+weir_task_deliver_watermark(weir_task_t *t, int edge, int src, int64_t wm)
+{
+    int c = find_in(t, edge, src);
+    in_item_t *it;
+
+    if (c < 0 || (it = calloc(1, sizeof(*it))) == NULL)
+        return;
+    it->kind = WEIR_DATA_WATERMARK;
+    it->chan = c;
+    it->ckpt = wm;
+    queue_push(t, it);
 }
 
 void
@@ -1404,6 +1637,11 @@ weir_task_stats(const weir_task_t *t, weir_task_stats_t *o)
     o->busy_us = wall > waits ? wall - waits : 0;
     o->dead_lettered = __atomic_load_n(&t->opm.dead_lettered, __ATOMIC_RELAXED);
     o->pending_records = __atomic_load_n(&t->opm.pending_records, __ATOMIC_RELAXED);
+    o->in_wm = __atomic_load_n(&t->m_in_wm, __ATOMIC_RELAXED);
+    o->out_wm = __atomic_load_n(&t->m_out_wm, __ATOMIC_RELAXED);
+    o->emit_lag_ms = __atomic_load_n(&t->m_emit_lag_ms, __ATOMIC_RELAXED);
+    o->nsplits = __atomic_load_n(&t->opm.nsplits, __ATOMIC_ACQUIRE);
+    o->splits = t->opm.splits;
     o->nops = t->v->nops < 16 ? t->v->nops : 16;
     for (int i = 0; i < o->nops; i++) {
         o->op_in[i] = __atomic_load_n(&t->m_op_in[i], __ATOMIC_RELAXED);

@@ -35,6 +35,7 @@ enum {
     WEIR_DATA_EOS    = 1,   /* [1, job, attempt, edge, src, dst] */
     WEIR_DATA_CREDIT = 2,   /* [2, job, attempt, edge, src, dst, n] */
     WEIR_DATA_BARRIER = 3,  /* [3, job, attempt, edge, src, dst, checkpoint] */
+    WEIR_DATA_WATERMARK = 4,/* [4, job, attempt, edge, src, dst, wm us or WEIR_WM_IDLE_MARK] */
 };
 
 typedef struct weir_task weir_task_t;
@@ -108,6 +109,7 @@ void weir_task_deliver_batch(weir_task_t *t, int edge, int src, const char *payl
 void weir_task_deliver_eos(weir_task_t *t, int edge, int src);
 void weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n);
 void weir_task_deliver_barrier(weir_task_t *t, int edge, int src, int64_t ckpt);
+void weir_task_deliver_watermark(weir_task_t *t, int edge, int src, int64_t wm);
 
 /* Checkpoints, from the task manager's loop. trigger: a source task takes
  * checkpoint ckpt and emits its barrier (others ignore it). notify: ckpt
@@ -123,6 +125,10 @@ typedef struct weir_task_stats {
     uint64_t busy_us, idle_us, backpressured_us;
     uint64_t dead_lettered;
     int64_t  pending_records;
+    int64_t  in_wm, out_wm;               /* us; WEIR_WM_NONE when none */
+    int64_t  emit_lag_ms;                 /* sources; -1 unknown */
+    int      nsplits;                     /* sources with splits (Kafka partitions) */
+    const weir_split_metrics_t *splits;   /* the task's; valid while it exists */
     int      nops;
     uint64_t op_in[16], op_out[16];       /* per chained operator (first 16) */
 } weir_task_stats_t;

@@ -569,7 +569,9 @@ send_heartbeat(tmgr_t *t)
     }
     /* every running task's counters:
      * [job, attempt, vertex, subtask, in, out, bytes in, bytes out, busy us,
-     *  idle us, backpressured us, dead letters, pending, [op in...], [op out...]] */
+     *  idle us, backpressured us, dead letters, pending, [op in...], [op out...],
+     *  input watermark us, output watermark us, emit lag ms,
+     *  [[topic, partition, offset, pending]...]] */
     int ntasks = 0;
     for (int i = 0; i < t->njobs; i++)
         ntasks += t->jobs[i]->ntasks;
@@ -580,7 +582,7 @@ send_heartbeat(tmgr_t *t)
         for (int k = 0; k < j->ntasks; k++) {
             weir_task_stats_t ts;
             weir_task_stats(j->tasks[k], &ts);
-            msgpack_pack_array(&m.pk, 15);
+            msgpack_pack_array(&m.pk, 19);
             msgpack_pack_str(&m.pk, strlen(j->id));
             msgpack_pack_str_body(&m.pk, j->id, strlen(j->id));
             msgpack_pack_int(&m.pk, j->attempt);
@@ -601,6 +603,19 @@ send_heartbeat(tmgr_t *t)
             msgpack_pack_array(&m.pk, (size_t)ts.nops);
             for (int o = 0; o < ts.nops; o++)
                 msgpack_pack_uint64(&m.pk, ts.op_out[o]);
+            msgpack_pack_int64(&m.pk, ts.in_wm);
+            msgpack_pack_int64(&m.pk, ts.out_wm);
+            msgpack_pack_int64(&m.pk, ts.emit_lag_ms);
+            msgpack_pack_array(&m.pk, (size_t)ts.nsplits);
+            for (int p = 0; p < ts.nsplits; p++) {
+                const weir_split_metrics_t *sp = &ts.splits[p];
+                msgpack_pack_array(&m.pk, 4);
+                msgpack_pack_str(&m.pk, strlen(sp->topic));
+                msgpack_pack_str_body(&m.pk, sp->topic, strlen(sp->topic));
+                msgpack_pack_int(&m.pk, sp->partition);
+                msgpack_pack_int64(&m.pk, __atomic_load_n(&sp->offset, __ATOMIC_RELAXED));
+                msgpack_pack_int64(&m.pk, __atomic_load_n(&sp->pending, __ATOMIC_RELAXED));
+            }
         }
     }
     weir_msg_send(&m, t->jm);
@@ -714,6 +729,10 @@ data_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
                 weir_task_deliver_eos(task, edge, src);
             else if (kind == WEIR_DATA_BARRIER && a->via.array.size >= 7)
                 weir_task_deliver_barrier(task, edge, src, a->via.array.ptr[6].via.i64);
+            else if (kind == WEIR_DATA_WATERMARK && a->via.array.size >= 7 &&
+                     (a->via.array.ptr[6].type == MSGPACK_OBJECT_NEGATIVE_INTEGER ||
+                      a->via.array.ptr[6].type == MSGPACK_OBJECT_POSITIVE_INTEGER))
+                weir_task_deliver_watermark(task, edge, src, a->via.array.ptr[6].via.i64);
         }
     }
     msgpack_unpacked_destroy(&u);

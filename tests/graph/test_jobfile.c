@@ -1415,7 +1415,7 @@ test_params_check_keys_suggests(void **state)
     int n = 0;
     while (weir_params_common_keys[n] != NULL)
         n++;
-    assert_int_equal(n, 8);          /* name kind input inputs parallelism partition key_by when */
+    assert_int_equal(n, 9);          /* name kind input inputs parallelism partition key_by when watermark */
 }
 
 static void

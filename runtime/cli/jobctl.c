@@ -303,6 +303,32 @@ url_escape(const char *s)
 /* The display text of obj[key] (or of obj itself when key is NULL): a
  * string as is, a number or boolean formatted, anything else "-". Borrowed
  * from the JSON or written into buf. */
+/* A subtask's or vertex's watermark: the input watermark, or for a source
+ * (which has none) the one it emits, as a UTC time; "-" while none, "end"
+ * after the end of input. */
+static const char *
+jwatermark(const json_t *m, char *buf, size_t cap)
+{
+    const json_t *in = json_object_get(m, "currentInputWatermark");
+    const json_t *out = json_object_get(m, "currentOutputWatermark");
+    json_int_t v = json_is_integer(in) ? json_integer_value(in) : INT64_MIN;
+    time_t secs;
+    struct tm tm;
+
+    if (v == INT64_MIN && json_is_integer(out))
+        v = json_integer_value(out);
+    if (v == INT64_MIN)
+        return "-";
+    if (v == INT64_MAX)
+        return "end";
+    secs = (time_t)(v >= 0 ? v / 1000 : -((-v + 999) / 1000));
+    if (gmtime_r(&secs, &tm) == NULL)
+        return "-";
+    snprintf(buf, cap, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(v - (json_int_t)secs * 1000));
+    return buf;
+}
+
 static const char *
 jtext(const json_t *obj, const char *key, char *buf, size_t cap)
 {
@@ -1280,13 +1306,13 @@ print_metric_tables(const char *label_head, const char *name_head, const mrow_t 
     const char *const ahead[] = { label_head, name_head, "IN/S", "OUT/S", "RECORDS IN",
                                   "RECORDS OUT", "BYTES IN", "BYTES OUT" };
     const char *const bhead[] = { label_head, "BUSY", "IDLE", "BACKPRESSURED", "BACKPRESSURE",
-                                  "DEAD-LETTERED", "PENDING" };
+                                  "DEAD-LETTERED", "PENDING", "WATERMARK (UTC)" };
     char b[8][64];
     table_t ta, tb;
     int i;
 
     table_init(&ta, 8, ahead);
-    table_init(&tb, 7, bhead);
+    table_init(&tb, 8, bhead);
     for (i = 0; i < n; i++) {
         const json_t *m = rows[i].m;
 
@@ -1305,7 +1331,8 @@ print_metric_tables(const char *label_head, const char *name_head, const mrow_t 
                       jshare(m, "backPressuredTimeMsPerSecond", b[2], sizeof(b[2])),
                       rows[i].level,
                       jtext(m, "numRecordsDeadLettered", b[3], sizeof(b[3])),
-                      jtext(m, "pendingRecords", b[4], sizeof(b[4])) });
+                      jtext(m, "pendingRecords", b[4], sizeof(b[4])),
+                      jwatermark(m, b[5], sizeof(b[5])) });
     }
     table_print(&ta, 2);
     putchar('\n');

@@ -672,6 +672,17 @@ weir_plan_describe(const weir_plan_t *p, weir_buf_t *out)
             rc |= weir_buf_appendf(out, "        %-16s %-10s -> %s\n", c->name, c->kind->name,
                                    c->output_schema ? weir_schema_describe(c->output_schema, sbuf, sizeof(sbuf))
                                                     : "(sink)");
+            if (c->watermark.on) {
+                const weir_wm_conf_t *w = &c->watermark;
+                rc |= weir_buf_appendf(out, "        %-16s event time %s%s, out of order by %gs",
+                                       "", w->field >= 0 ? "field " : "the record time",
+                                       w->field >= 0 ? c->output_schema->fields[w->field].name : "",
+                                       (double)w->out_of_orderness_us / 1e6);
+                if (w->idle_timeout_us > 0)
+                    rc |= weir_buf_appendf(out, ", idle after %gs",
+                                           (double)w->idle_timeout_us / 1e6);
+                rc |= weir_buf_appendf(out, ", every %gms\n", (double)w->interval_us / 1e3);
+            }
         }
     }
     for (int e = 0; e < p->nedges; e++) {

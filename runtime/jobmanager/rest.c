@@ -1010,10 +1010,10 @@ savepoint_trigger(rest_req_t *x, bool stop)
     if (bad)
         goto done;
     if (json_is_true(jdrain)) {
-        /* Flink's drain sends MAX_WATERMARK to flush event-time windows;
-         * weir has no watermarks yet, so it cannot promise that */
-        weir_http_error(x->resp, 400, "\"drain\": true is not supported (weir has no event-time "
-                        "watermarks yet); stop without drain");
+        /* Flink's drain sends MAX_WATERMARK before the savepoint so that
+         * event-time windows fire; weir's stop does not do that yet */
+        weir_http_error(x->resp, 400, "\"drain\": true is not supported yet (the savepoint "
+                        "would not be preceded by the end of event time); stop without drain");
         goto done;
     }
     if (jdir != NULL)

@@ -439,16 +439,30 @@ function layout(vertices, edges) {
   return { cols: cols.filter(Boolean), row, layer, preds };
 }
 
-function watermarkOf(doc) {
+// The vertex's low watermark: the minimum over its subtasks of what they
+// received (a source: of what it emitted); null while one has none.
+function watermarkOf(doc, source) {
   if (!Array.isArray(doc)) return null;
+  const suffix = source ? '.currentOutputWatermark' : '.currentInputWatermark';
   let min = null;
   for (const m of doc) {
+    if (typeof m.id !== 'string' || !m.id.endsWith(suffix)) continue;
     if (m.value === NO_WATERMARK || m.value === undefined) return null;  // one subtask has none yet
     const v = Number(m.value);
     if (!Number.isFinite(v)) return null;
     min = min === null ? v : Math.min(min, v);
   }
   return min;
+}
+
+// An event time in ms: a date, "end of input" for Long.MAX_VALUE, "-" for none.
+function eventTime(ms) {
+  if (typeof ms !== 'number' || ms < -8.64e15) return '-';
+  if (ms > 8.64e15) return 'end of input';
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.` +
+    String(d.getUTCMilliseconds()).padStart(3, '0');
 }
 
 function jobGraph(j, wm) {
@@ -498,7 +512,7 @@ function jobGraph(j, wm) {
     const fresh = v.status === 'RUNNING';
     const r = x => (fresh ? rate(x) : '—');
     const busy = fresh ? m.busyTimeMsPerSecond / 10 : NaN;
-    const w = wm ? watermarkOf(wm[i]) : null;
+    const w = wm ? watermarkOf(wm[i], source) : null;
     const tip = `${v.name}\noperators: ${(v.operators || []).join(' -> ')}\n` +
       `backpressure: ${v['backpressure-level'] || '-'}, busy ${pct(busy)}, backpressured ${pct(m.backPressuredTimeMsPerSecond / 10)}`;
     g += `<g class="vertex bp-${esc(level)}${selectedVertex === v.id ? ' selected' : ''}" data-action="vertex" ` +
@@ -512,7 +526,7 @@ function jobGraph(j, wm) {
       `  <tspan class="k">Out</tspan> <tspan class="rate-out">${sink && !m.numRecordsOutPerSecond ? '—' : esc(r(m.numRecordsOutPerSecond))}</tspan></text>` +
       `<text x="16" y="78"><tspan class="k">Backpressure</tspan> <tspan class="bp">${esc(v['backpressure-level'] || '-')}</tspan>` +
       ` · <tspan class="k">busy</tspan> ${esc(pct(busy))}</text>` +
-      (w !== null ? `<text x="16" y="96" class="wm"><tspan class="k">Watermark</tspan> ${esc(when(w))}</text>` : '') +
+      (w !== null ? `<text x="16" y="96" class="wm"><tspan class="k">Watermark</tspan> ${esc(eventTime(w))}</text>` : '') +
       `</g>`;
   });
   return `<div class="graph-wrap"><svg id="job-graph" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="job graph">` +
@@ -549,11 +563,18 @@ function jobOverview(j, wm) {
 }
 
 function subtasksTab(j) {
-  const rows = [];
+  const rows = [], parts = [];
   const failures = j.vertices.some(v => v.subtasks.some(s => s.failure));
   for (const v of j.vertices) {
+    const source = !j.edges.some(e => e.target === v.id);
     for (const s of v.subtasks) {
       const m = s.metrics || {};
+      const wmark = source ? m.currentOutputWatermark : m.currentInputWatermark;
+      for (const pt of m.partitions || [])
+        parts.push(`<tr><td class="nowrap">${esc(v.name)}</td><td class="r">${esc(s.subtask + 1)}/${esc(v.parallelism)}</td>` +
+          `<td>${esc(pt.topic)}</td><td class="r">${esc(pt.partition)}</td>` +
+          `<td class="r">${pt.currentOffset == null ? '-' : num(pt.currentOffset)}</td>` +
+          `<td class="r">${pt.pendingRecords == null ? '-' : num(pt.pendingRecords)}</td></tr>`);
       const fresh = s.status === 'RUNNING';
       const r = x => (fresh ? rate(x) : '-');
       const p = x => (fresh ? pct(x / 10) : '-');
@@ -565,12 +586,15 @@ function subtasksTab(j) {
         `<td class="r">${p(m.busyTimeMsPerSecond)}</td><td class="r">${p(m.backPressuredTimeMsPerSecond)}</td>` +
         `<td class="r">${m.pendingRecords == null ? '-' : num(m.pendingRecords)}</td>` +
         `<td class="r">${num(m.numRecordsDeadLettered)}</td>` +
+        `<td class="nowrap wm">${esc(eventTime(wmark))}</td>` +
         (failures ? `<td>${s.failure ? `<div class="err">${esc(s.failure)}</div>` : ''}</td>` : '') + '</tr>');
     }
   }
   return table('subtasks', ['Vertex', '>Subtask', 'Status', 'Task manager', '>Records in', '>Records out',
-    '>Rate in / out', '>Busy', '>Back&shy;pressured', '>Pending', '>Dead letters'].concat(failures ? ['Failure'] : []),
-    rows, 'No subtasks.');
+    '>Rate in / out', '>Busy', '>Back&shy;pressured', '>Pending', '>Dead letters', 'Watermark'].concat(failures ? ['Failure'] : []),
+    rows, 'No subtasks.') +
+    (parts.length ? '<h3>Kafka partitions</h3>' + table('partitions', ['Vertex', '>Subtask', 'Topic', '>Partition',
+      '>Next offset', '>Pending'], parts, '') : '');
 }
 
 function checkpointsTab(j, c, conf) {

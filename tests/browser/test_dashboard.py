@@ -392,6 +392,18 @@ def scenario(page, base, env, jid):
     page.wait('document.querySelectorAll("#subtasks tbody tr").length === 6', 'six subtasks in the table')
     check(page.count('#subtasks tbody tr td a[href^="#/taskmanagers/"]') == 6, 'subtasks name their task managers')
     log('ok: subtasks tab lists 6 subtasks')
+    # the Kafka sources' partitions, with their next offsets: the two
+    # source subtasks of each topic share its partitions, each listed once
+    parts = page.wait('''(() => {
+        const rows = [...document.querySelectorAll("#partitions tbody tr")]
+            .map(r => [...r.cells].map(c => c.textContent));
+        return rows.length > 0 && rows.some(r => r[4] !== "-") ? rows : null; })()''',
+        'the Kafka partitions table', timeout=30)
+    topics = sorted(set(r[2] for r in parts))
+    check(topics == ['flagged-accounts', 'transactions'], f'partitions of both topics: {topics}')
+    keys = [(r[2], r[3]) for r in parts]
+    check(len(keys) == len(set(keys)), f'each partition once: {keys}')
+    log(f'ok: subtasks tab lists {len(parts)} Kafka partitions of {topics}')
     page.screenshot('04-subtasks')
 
     page.click('#tab-checkpoints')

@@ -425,7 +425,7 @@ test_jobctl_metrics_shows_rates_vertices_and_operators(void **state)
     free(head);
     head = must_line(g_out, g_out, "  VERTEX  BUSY ");
     expect_header(head,
-                        "VERTEX BUSY IDLE BACKPRESSURED BACKPRESSURE DEAD-LETTERED PENDING");
+                        "VERTEX BUSY IDLE BACKPRESSURED BACKPRESSURE DEAD-LETTERED PENDING WATERMARK (UTC)");
     free(head);
     v0 = must_line(g_out, g_out, "  v0      gen -> keyed ");
     free(v0);
@@ -481,7 +481,7 @@ test_jobctl_metrics_shows_rates_vertices_and_operators(void **state)
     free(head);
     head = must_line(g_out, g_out, "  SUBTASK  BUSY ");
     expect_header(head,
-                        "SUBTASK BUSY IDLE BACKPRESSURED BACKPRESSURE DEAD-LETTERED PENDING");
+                        "SUBTASK BUSY IDLE BACKPRESSURED BACKPRESSURE DEAD-LETTERED PENDING WATERMARK (UTC)");
     free(head);
     l = must_line(g_out, g_out, "  v1      counts ");
     free(l);

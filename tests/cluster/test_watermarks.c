@@ -190,6 +190,16 @@ test_watermarks_flow(void **state)
         assert_non_null(strstr(body, "weir_task_current_emit_event_time_lag_ms{job=\""));
         free(body);
     }
+    /* jobctl metrics shows the vertices' watermarks as UTC times */
+    {
+        char *out = NULL, *err = NULL;
+        assert_int_equal(hc_jobctl(c, &out, &err, "metrics", jid, NULL), 0);
+        if (strstr(out, "WATERMARK (UTC)") == NULL || strstr(out, "2024-01-01 00:0") == NULL ||
+            strstr(out, ".999") == NULL)
+            fail_msg("jobctl metrics does not show the watermarks:\n%s", out);
+        free(out);
+        free(err);
+    }
     assert_int_equal(hc_cancel(c, jid), 202);
     json_decref(hc_wait_job(c, jid, "CANCELED", 30000));
     hc_stop(c);

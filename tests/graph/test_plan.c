@@ -46,6 +46,60 @@ plan_err(const char *yaml, const char *want)
         fail_msg("error '%s' does not contain '%s'", err.msg, want);
 }
 
+/* A source's watermark block is resolved at plan time: the field index, the
+ * durations, the defaults; it is refused elsewhere and when it cannot hold. */
+static void
+test_plan_watermark_block(void **state)
+{
+    const char *yaml =
+        "name: t\n"
+        "sources:\n"
+        "  - name: gen\n"
+        "    kind: datagen\n"
+        "    fields:\n"
+        "      - {name: id, type: int, gen: sequence}\n"
+        "      - {name: ts, type: timestamp, gen: sequence, start: \"2024-01-01 00:00:00\"}\n"
+        "    watermark: {field: ts, max_out_of_orderness: 2500ms, idle_timeout: 1m}\n"
+        "sinks:\n"
+        "  - {name: out, kind: print, input: gen}\n";
+    weir_plan_t *p;
+    weir_buf_t b = WEIR_BUF_INIT;
+    const weir_wm_conf_t *w;
+
+    (void)state;
+    p = plan_ok(yaml, 0);
+    w = &p->vertices[0].ops[0]->watermark;
+    assert_true(w->on);
+    assert_int_equal(w->field, 1);
+    assert_int_equal(w->out_of_orderness_us, 2500000);
+    assert_int_equal(w->idle_timeout_us, 60000000);
+    assert_int_equal(w->interval_us, 200000);                 /* Flink's default */
+    assert_false(p->vertices[0].ops[1]->watermark.on);
+    assert_int_equal(weir_plan_describe(p, &b), 0);
+    weir_buf_putc(&b, '\0');
+    if (strstr(b.data, "event time field ts, out of order by 2.5s, idle after 60s, every 200ms") == NULL)
+        fail_msg("describe:\n%s", b.data);
+    weir_buf_free(&b);
+    weir_plan_destroy(p);
+
+    plan_err("name: t\nsources:\n  - {name: gen, kind: datagen, watermark: {max_out_of_orderness: 1s},\n"
+             "     fields: [{name: ts, type: timestamp, gen: now}]}\n"
+             "sinks:\n  - {name: out, kind: print, input: gen}\n",
+             "t.yaml:3:43: source 'gen': 'watermark' needs 'field'");
+    plan_err("name: t\nsources:\n  - {name: gen, kind: datagen,\n"
+             "     fields: [{name: ts, type: timestamp, gen: now}]}\n"
+             "sinks:\n  - {name: out, kind: print, input: gen, watermark: {field: ts}}\n",
+             "only a source takes 'watermark'");
+    plan_err("name: t\nsources:\n  - {name: gen, kind: datagen, watermark: 5s,\n"
+             "     fields: [{name: ts, type: timestamp, gen: now}]}\n"
+             "sinks:\n  - {name: out, kind: print, input: gen}\n",
+             "'watermark' must be a mapping");
+    plan_err("name: t\nsources:\n  - {name: gen, kind: datagen, watermark: {field: ts, interval: 0s},\n"
+             "     fields: [{name: ts, type: timestamp, gen: now}]}\n"
+             "sinks:\n  - {name: out, kind: print, input: gen}\n",
+             "watermark interval must be at least 1ms");
+}
+
 static void
 test_plan_chains_forward_edges_of_equal_parallelism(void **state)
 {
@@ -336,6 +390,7 @@ main(void)
         cmocka_unit_test(test_plan_describe_names_vertices_and_edges),
         cmocka_unit_test(test_key_group_ranges_are_contiguous_and_cover_all),
         cmocka_unit_test(test_plan_is_deterministic),
+        cmocka_unit_test(test_plan_watermark_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

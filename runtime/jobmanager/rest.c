@@ -37,8 +37,7 @@
 #include "../web/assets.h"
 #include "jm.h"
 
-/* The build's version (meson.build's project version). */
-#define WEIR_VERSION_STRING "0.1.0"
+/* WEIR_VERSION_STRING comes from meson.build's project version. */
 
 /* The HTTP server's limits. weir-jobmanager starts it with the defaults
  * (limits NULL), which http_server.c keeps private; these mirror them for

@@ -731,7 +731,7 @@ check_cluster_docs(hc_cluster_t *c, const char *jid)
     EXPECT_STR(d, "data-dir", want);
     EXPECT_INT(d, "heartbeat-timeout", 4000);
     EXPECT_INT(d, "slot-timeout", 30000);
-    EXPECT_STR(d, "weir-version", "0.1.0");
+    EXPECT_STR(d, "weir-version", WEIR_VERSION_STRING);
     EXPECT_STR(d, "jobmanager.host", "127.0.0.1");
     EXPECT_INT(d, "jobmanager.rest-port", c->rest_port);
     EXPECT_INT(d, "jobmanager.rpc-port", c->rpc_port);

@@ -321,6 +321,10 @@ db_options(const weir_state_rocksdb_tuning_t *t, rocksdb_cache_t *cache)
     rocksdb_options_set_keep_log_file_num(o, 2);
     rocksdb_options_set_max_log_file_size(o, 4 * MIB);
     rocksdb_options_set_stats_dump_period_sec(o, 0);
+    /* one writer per instance (the task thread): the concurrent memtable
+     * insert path and the write thread's spinning buy nothing */
+    rocksdb_options_set_allow_concurrent_memtable_write(o, 0);
+    rocksdb_options_set_enable_write_thread_adaptive_yield(o, 0);
 
     /* point reads (value and map get) go through a bloom filter; index and
      * filter blocks live in the shared cache, so memory stays bounded */
@@ -686,6 +690,10 @@ weir_state_backend_rocksdb(const char *dir, int kg_first, int kg_last,
         goto fail;
     }
     rocksdb_writeoptions_disable_WAL(rb->wo, 1);
+    /* RocksDB's perf counters are thread-local and on by default (count
+     * level): every operation paid for them. Off for the opening thread,
+     * which is the task thread that does every operation. */
+    rocksdb_set_perf_level(1);
 
     if ((rc = rdb_open_db(rb, has_db, err)) != 0)
         goto fail;

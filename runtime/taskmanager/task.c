@@ -325,37 +325,22 @@ chan_send_eos(weir_task_t *t, out_chan_t *c)
     return 0;
 }
 
+/* A marker that travels in order with the batches: a barrier (n = the
+ * checkpoint) or a watermark (n = its value, or WEIR_WM_IDLE_MARK). */
 static int
-chan_send_barrier(weir_task_t *t, out_chan_t *c, int64_t ckpt)
+chan_send_marker(weir_task_t *t, out_chan_t *c, int kind, int64_t n)
 {
     if (c->local != NULL) {
         in_item_t *it = calloc(1, sizeof(*it));
         if (it == NULL)
             return WEIR_ENOMEM;
-        it->kind = WEIR_DATA_BARRIER;
+        it->kind = kind;
         it->chan = c->local_in;
-        it->ckpt = ckpt;
+        it->ckpt = n;
         queue_push(c->local, it);
         return 0;
     }
-    return send_ctl(t, c->addr, WEIR_DATA_BARRIER, c->edge, t->subtask, c->dst, true, ckpt);
-}
-
-/* A watermark (or WEIR_WM_IDLE_MARK) on one channel, after its staged rows. */
-static int
-chan_send_watermark(weir_task_t *t, out_chan_t *c, int64_t wm)
-{
-    if (c->local != NULL) {
-        in_item_t *it = calloc(1, sizeof(*it));
-        if (it == NULL)
-            return WEIR_ENOMEM;
-        it->kind = WEIR_DATA_WATERMARK;
-        it->chan = c->local_in;
-        it->ckpt = wm;
-        queue_push(c->local, it);
-        return 0;
-    }
-    return send_ctl(t, c->addr, WEIR_DATA_WATERMARK, c->edge, t->subtask, c->dst, true, wm);
+    return send_ctl(t, c->addr, kind, c->edge, t->subtask, c->dst, true, n);
 }
 
 /* Gives a consumed buffer's credit back to its sender. */
@@ -518,7 +503,7 @@ send_watermark(weir_task_t *t, int64_t wm)
         /* a forward edge only ever uses the channel to the same index */
         if (t->job->plan->edges[oc->edge].partition == WEIR_PART_FORWARD && oc->dst != t->subtask)
             continue;
-        rc = chan_send_watermark(t, &t->out[c], wm);
+        rc = chan_send_marker(t, &t->out[c], WEIR_DATA_WATERMARK, wm);
     }
     return rc;
 }
@@ -732,7 +717,7 @@ forward:
     }
     int frc = flush_all(t);
     for (int c = 0; c < t->nout && frc == 0; c++)
-        frc = chan_send_barrier(t, &t->out[c], ckpt);
+        frc = chan_send_marker(t, &t->out[c], WEIR_DATA_BARRIER, ckpt);
     if (frc != 0)
         return frc;
     if (rc == 0)
@@ -1467,18 +1452,6 @@ weir_task_deliver_batch(weir_task_t *t, int edge, int src, const char *payload, 
     queue_push(t, it);
 }
 
-void
-weir_task_deliver_eos(weir_task_t *t, int edge, int src)
-{
-    int c = find_in(t, edge, src);
-    in_item_t *it;
-
-    if (c < 0 || (it = calloc(1, sizeof(*it))) == NULL)
-        return;
-    it->kind = WEIR_DATA_EOS;
-    it->chan = c;
-    queue_push(t, it);
-}
 
 void
 weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n)
@@ -1494,32 +1467,36 @@ weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n)
     pthread_mutex_unlock(&t->mu);
 }
 
-void
-weir_task_deliver_watermark(weir_task_t *t, int edge, int src, int64_t wm)
+static void
+deliver_marker(weir_task_t *t, int edge, int src, int kind, int64_t n)
 {
     int c = find_in(t, edge, src);
     in_item_t *it;
 
     if (c < 0 || (it = calloc(1, sizeof(*it))) == NULL)
         return;
-    it->kind = WEIR_DATA_WATERMARK;
+    it->kind = kind;
     it->chan = c;
-    it->ckpt = wm;
+    it->ckpt = n;
     queue_push(t, it);
+}
+
+void
+weir_task_deliver_eos(weir_task_t *t, int edge, int src)
+{
+    deliver_marker(t, edge, src, WEIR_DATA_EOS, 0);
+}
+
+void
+weir_task_deliver_watermark(weir_task_t *t, int edge, int src, int64_t wm)
+{
+    deliver_marker(t, edge, src, WEIR_DATA_WATERMARK, wm);
 }
 
 void
 weir_task_deliver_barrier(weir_task_t *t, int edge, int src, int64_t ckpt)
 {
-    int c = find_in(t, edge, src);
-    in_item_t *it;
-
-    if (c < 0 || (it = calloc(1, sizeof(*it))) == NULL)
-        return;
-    it->kind = WEIR_DATA_BARRIER;
-    it->chan = c;
-    it->ckpt = ckpt;
-    queue_push(t, it);
+    deliver_marker(t, edge, src, WEIR_DATA_BARRIER, ckpt);
 }
 
 bool

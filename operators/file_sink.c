@@ -34,9 +34,9 @@
  * renamed before the crash -- then deletes the in-progress files those old
  * subtasks left from earlier attempts: their rows are replayed. At the end
  * of a bounded input, finish() commits everything at once. (A failure after
- * a sink subtask finished but before the whole job did restores the last
- * checkpoint and writes the rows after it again: bounded jobs end without
- * a final checkpoint.)
+ * a sink subtask finished but before the next checkpoint, which records it
+ * as finished, restores the checkpoint before and writes the rows after it
+ * again: there is no final checkpoint before a sink finishes.)
  */
 #include "registry.h"
 

@@ -1,10 +1,19 @@
 /* runtime/jobmanager/checkpoint.c -- the checkpoint coordinator.
  *
  * For a RUNNING job with `checkpoint: {interval: ...}`, every tick asks:
- * is every subtask RUNNING, no checkpoint in flight, the interval since the
- * last trigger and min_pause since the last completion passed? Then
- * checkpoint n = last + 1 is triggered: "trigger" goes to the task managers
- * running source subtasks, which record their positions and emit barrier n.
+ * is every subtask RUNNING or FINISHED, a source subtask still running, no
+ * checkpoint in flight, the interval since the last trigger and min_pause
+ * since the last completion passed? Then checkpoint n = last + 1 is
+ * triggered: "trigger" goes to the task managers running source subtasks,
+ * which record their positions and emit barrier n.
+ *
+ * Subtasks that finished (a bounded source and what only it fed) take no
+ * part, as with Flink's checkpoints after tasks finished (FLIP-147): their
+ * output is all in the state downstream (their end of stream came before
+ * the barrier on that channel), the metadata lists them, and a restore
+ * from this checkpoint does not run them again. A subtask that finishes
+ * while a checkpoint waits for it abandons that checkpoint (not counted as
+ * a failure); the next one goes without it.
  * Barriers flow with the records; each subtask snapshots when it has them
  * on all inputs (aligned in exactly_once mode) into
  *
@@ -85,6 +94,8 @@ jm_ckpt_free(jm_job_t *j)
     j->sps = NULL;
     j->sp_target = NULL;
     free(j->ckpt_acked);
+    free(j->ckpt_finished);
+    j->ckpt_finished = NULL;
     free(j->ckpt_latest_dir);
     free(j->ckpt_last_failure);
     free(j->ckpt_kept);
@@ -187,17 +198,26 @@ static void
 trigger(jm_t *jm, jm_job_t *j, uint64_t now)
 {
     const weir_plan_t *p = j->plan;
-    int n = total_subtasks(j);
+    int n = total_subtasks(j), k = 0, finished = 0;
 
     free(j->ckpt_acked);
+    free(j->ckpt_finished);
     j->ckpt_acked = calloc((size_t)n, sizeof(bool));
-    if (j->ckpt_acked == NULL)
+    j->ckpt_finished = calloc((size_t)n, sizeof(bool));
+    if (j->ckpt_acked == NULL || j->ckpt_finished == NULL)
         return;
+    /* finished subtasks count as acknowledged, with nothing to save */
+    for (int v = 0; v < p->nvertices; v++)
+        for (int s = 0; s < p->vertices[v].parallelism; s++, k++)
+            if (j->subtasks[v][s].state == WEIR_TASK_FINISHED) {
+                j->ckpt_acked[k] = j->ckpt_finished[k] = true;
+                finished++;
+            }
     j->ckpt_pending = ++j->ckpt_next;
     j->ckpt_pending_mono = now;
     j->ckpt_pending_wall = jm_now_ms();
     j->ckpt_last_trigger_mono = now;
-    j->ckpt_acks = 0;
+    j->ckpt_acks = finished;
     j->ckpt_needed = n;
     j->ckpt_pending_bytes = 0;
     j->ckpt_pending_sync_us = 0;
@@ -245,13 +265,20 @@ jm_ckpt_tick(jm_t *jm, jm_job_t *j, uint64_t now)
         }
         return;
     }
+    bool source_running = false;
     for (int v = 0; v < j->plan->nvertices; v++)
         for (int s = 0; s < j->plan->vertices[v].parallelism; s++) {
-            if (j->subtasks[v][s].state == WEIR_TASK_FINISHED && j->sp_target != NULL)
+            weir_task_state_t st = j->subtasks[v][s].state;
+            if (st == WEIR_TASK_FINISHED && j->sp_target != NULL) {
                 sp_fail(j, "part of the job already finished; no savepoint can be taken");
-            if (j->subtasks[v][s].state != WEIR_TASK_RUNNING)
-                return;              /* deploying, or some already finished */
+                return;
+            }
+            if (st != WEIR_TASK_RUNNING && st != WEIR_TASK_FINISHED)
+                return;              /* deploying, or ending */
+            source_running |= j->plan->vertices[v].nin == 0 && st == WEIR_TASK_RUNNING;
         }
+    if (!source_running)
+        return;                      /* no barrier could start: the job is draining */
     /* a savepoint asked for goes at once */
     if (j->sp_target == NULL &&
         (now - j->ckpt_last_trigger_mono < (uint64_t)(c->interval_us / 1000) ||
@@ -310,6 +337,17 @@ write_metadata(jm_t *jm, jm_job_t *j, weir_err_t *err)
         json_object_set_new(jv, "parallelism", json_integer(pv->parallelism));
         json_object_set_new(jv, "keyed", json_boolean(pv->keyed));
         json_object_set_new(jv, "ops", ops);
+        {
+            /* subtasks that had finished: a restore does not run them again */
+            json_t *fin = json_array();
+            int base = 0;
+            for (int k = 0; k < v; k++)
+                base += p->vertices[k].parallelism;
+            for (int s = 0; s < pv->parallelism; s++)
+                if (j->ckpt_finished != NULL && j->ckpt_finished[base + s])
+                    json_array_append_new(fin, json_integer(s));
+            json_object_set_new(jv, "finished", fin);
+        }
         json_array_append_new(vertices, jv);
     }
     json_object_set_new(root, "vertices", vertices);
@@ -537,6 +575,23 @@ jm_ckpt_ack(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
         j->ckpt_pending_align_us = align;
     if (j->ckpt_acks == j->ckpt_needed)
         completed(jm, j);
+}
+
+void
+jm_ckpt_subtask_finished(jm_t *jm, jm_job_t *j, int v, int s)
+{
+    int base = 0;
+    char why[512];
+
+    if (j->ckpt_pending == 0 || j->ckpt_acked == NULL)
+        return;
+    for (int k = 0; k < v; k++)
+        base += j->plan->vertices[k].parallelism;
+    if (j->ckpt_acked[base + s])
+        return;
+    snprintf(why, sizeof(why), "%s (subtask %d/%d) finished before acknowledging it",
+             j->plan->vertices[v].name, s + 1, j->plan->vertices[v].parallelism);
+    jm_ckpt_abort_pending(jm, j, why);
 }
 
 static int

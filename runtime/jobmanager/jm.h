@@ -142,6 +142,7 @@ struct jm_job {
     uint64_t       ckpt_pending_wall;
     int            ckpt_acks, ckpt_needed;
     bool          *ckpt_acked;           /* [vertex base + subtask] */
+    bool          *ckpt_finished;        /* [vertex base + subtask]: finished at trigger */
     uint64_t       ckpt_pending_bytes;
     int64_t        ckpt_pending_sync_us; /* slowest subtask */
     int64_t        ckpt_pending_align_us;/* longest alignment */
@@ -229,6 +230,9 @@ void jm_ckpt_tick(jm_t *jm, jm_job_t *j, uint64_t now_mono);
 void jm_ckpt_ack(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg);
 /* The attempt ends (failure, cancel, finish): drop what is in flight. */
 void jm_ckpt_abort_pending(jm_t *jm, jm_job_t *j, const char *why);
+/* Subtask (v, s) of j finished: a checkpoint still waiting for it is
+ * abandoned (the next one goes without it). */
+void jm_ckpt_subtask_finished(jm_t *jm, jm_job_t *j, int v, int s);
 /* <ckpt_base>/<job id> */
 void jm_ckpt_job_dir(const jm_t *jm, const jm_job_t *j, char *out, size_t cap);
 void jm_ckpt_free(jm_job_t *j);

@@ -843,6 +843,8 @@ handle_task_state(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
                  s + 1, j->plan->vertices[v].parallelism, tm->id, error);
         job_fail(jm, j, m);
     }
+    if (st == WEIR_TASK_FINISHED)
+        jm_ckpt_subtask_finished(jm, j, v, s);
     check_job_done(jm, j);
 }
 

@@ -1047,12 +1047,52 @@ run_inputs(weir_task_t *t)
     return WEIR_ECANCELED;
 }
 
+/* Whether the restored checkpoint was taken after this subtask had
+ * finished: then everything it had to give is in the state downstream, and
+ * it must not run again. At another parallelism only a vertex that had
+ * finished as a whole counts as finished. */
+static bool
+finished_on_restore(const weir_task_t *t)
+{
+    const weir_restore_meta_t *m = t->job->restore;
+    int k, oldp;
+
+    if (m == NULL)
+        return false;
+    for (k = 0; k < m->nnodes && strcmp(m->node[k], t->v->ops[0]->name) != 0; k++)
+        ;
+    if (k == m->nnodes || m->finished[k] == NULL)
+        return false;
+    oldp = m->parallelism[k];
+    if (oldp == t->v->parallelism)
+        return m->finished[k][t->subtask];
+    for (int s = 0; s < oldp; s++)
+        if (!m->finished[k][s])
+            return false;
+    return true;
+}
+
 static void *
 task_main(void *arg)
 {
     weir_task_t *t = arg;
     int rc = 0;
 
+    if (finished_on_restore(t)) {
+        weir_log_info("%s had finished before checkpoint %lld: not run again", t->prefix,
+                      (long long)t->job->restore_ckpt);
+        t->env.report(t->env.tm, t, WEIR_TASK_RUNNING, NULL);
+        for (int c = 0; c < t->nout && rc == 0; c++)
+            rc = chan_send_eos(t, &t->out[c]);
+        if (rc == 0) {
+            t->env.report(t->env.tm, t, WEIR_TASK_FINISHED, NULL);
+        } else {
+            weir_log_error("%s failed: %s", t->prefix, weir_strerror(rc));
+            t->env.report(t->env.tm, t, WEIR_TASK_FAILED, weir_strerror(rc));
+        }
+        __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+        return NULL;
+    }
     rc = open_state(t);
     if (rc == 0 && t->wmc != NULL) {
         rc = weir_wm_gen_init(&t->wm_gen, 1, t->wmc->out_of_orderness_us,
@@ -1537,6 +1577,9 @@ weir_restore_meta_free(weir_restore_meta_t *m)
     for (int i = 0; i < m->nnodes; i++)
         free(m->node[i]);
     free(m->node);
+    for (int i = 0; m->finished != NULL && i < m->nnodes; i++)
+        free(m->finished[i]);
+    free(m->finished);
     free(m->vertex);
     free(m->parallelism);
     free(m);
@@ -1568,7 +1611,8 @@ weir_restore_meta_load(const char *chk_dir, weir_restore_meta_t **out, weir_err_
     m = calloc(1, sizeof(*m));
     if (m == NULL || (m->node = calloc((size_t)n + 1, sizeof(char *))) == NULL ||
         (m->vertex = calloc((size_t)n + 1, sizeof(int))) == NULL ||
-        (m->parallelism = calloc((size_t)n + 1, sizeof(int))) == NULL) {
+        (m->parallelism = calloc((size_t)n + 1, sizeof(int))) == NULL ||
+        (m->finished = calloc((size_t)n + 1, sizeof(bool *))) == NULL) {
         weir_restore_meta_free(m);
         json_decref(root);
         return WEIR_ENOMEM;
@@ -1588,6 +1632,24 @@ weir_restore_meta_load(const char *chk_dir, weir_restore_meta_t **out, weir_err_
                 json_decref(root);
                 return weir_err_set(err, WEIR_EPARSE, "checkpoint metadata '%s' is malformed",
                                     path);
+            }
+            {
+                json_t *fin = json_object_get(v, "finished"), *f;
+                size_t fi;
+                if (json_array_size(fin) > 0) {
+                    bool *b = calloc((size_t)m->parallelism[m->nnodes], sizeof(bool));
+                    if (b == NULL) {
+                        weir_restore_meta_free(m);
+                        json_decref(root);
+                        return WEIR_ENOMEM;
+                    }
+                    json_array_foreach(fin, fi, f) {
+                        json_int_t s = json_integer_value(f);
+                        if (s >= 0 && s < m->parallelism[m->nnodes])
+                            b[s] = true;
+                    }
+                    m->finished[m->nnodes] = b;
+                }
             }
             m->nnodes++;
         }

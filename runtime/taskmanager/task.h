@@ -83,6 +83,7 @@ typedef struct weir_restore_meta {
     char **node;                  /* node names */
     int   *vertex;                /* old vertex index of node i */
     int   *parallelism;           /* old parallelism of that vertex */
+    bool **finished;              /* per node: [old subtask] had finished, or NULL */
     int    max_parallelism;
 } weir_restore_meta_t;
 

@@ -1,0 +1,170 @@
+/* tests/cluster/test_finished_tasks.c -- checkpoints after part of a job
+ * finished (Flink's FLIP-147), and a restore that does not run the
+ * finished part again.
+ *
+ * One job, two pipelines at parallelism 2 with exactly-once file sinks:
+ * `small` (50 rows, done at once) -> small_out, and `big` (6,000 rows at
+ * 1,500/s) -> chaos -> big_out, checkpointing every 100 ms.
+ *
+ *   - once small's subtasks FINISHED, checkpoints go on completing: three
+ *     more after that moment (before, the coordinator stopped at the first
+ *     finished subtask, so a long bounded job with a short side input had
+ *     no checkpoint at all);
+ *   - the chaos operator then fails the big pipeline; the job restarts from
+ *     a checkpoint whose metadata lists small's subtasks as finished, and
+ *     they are not run again (the task manager says so);
+ *   - the end: small_out holds rows 0..49 once each, big_out rows
+ *     0..5999 once each. Had small run again its rows would be there twice
+ *     (its sink committed them when it finished).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static const char *const job_yaml =
+    "name: fin\n"
+    "parallelism: 2\n"
+    "checkpoint: {interval: 100ms}\n"
+    "restart: {strategy: fixed_delay, attempts: 3, delay: 100ms}\n"
+    "sources:\n"
+    "  - {name: small, kind: datagen, count: 50,\n"
+    "     fields: [{name: id, type: int, gen: sequence, start: 0}]}\n"
+    "  - {name: big, kind: datagen, count: 6000, rate: 1500,\n"
+    "     fields: [{name: id, type: int, gen: sequence, start: 0}]}\n"
+    "operators:\n"
+    "  - {name: monkey, kind: chaos, input: big, fail_when_file: \"${FAIL}\"}\n"
+    "sinks:\n"
+    "  - {name: small_out, kind: file, input: small, path: \"${SMALL}\"}\n"
+    "  - {name: big_out, kind: file, input: monkey, path: \"${BIG}\"}\n";
+
+static int
+log_lines(hc_cluster_t *c, const char *what)
+{
+    int n = 0;
+
+    for (int i = 0; i < c->ntms; i++) {
+        char *text = hc_slurp(c->tms[i].log, NULL);
+        for (char *p = text; p != NULL && (p = strstr(p, what)) != NULL; p += strlen(what))
+            n++;
+        free(text);
+    }
+    return n;
+}
+
+static long long
+completed(hc_cluster_t *c, const char *jid)
+{
+    json_t *j = hc_job(c, jid);
+    long long n = json_integer_value(json_object_get(json_object_get(j, "checkpoints"),
+                                                     "completed"));
+    json_decref(j);
+    return n;
+}
+
+/* Whether both subtasks of the vertex whose name starts with prefix are FINISHED. */
+static bool
+vertex_finished(hc_cluster_t *c, const char *jid, const char *prefix)
+{
+    json_t *j = hc_job(c, jid), *v;
+    size_t i;
+    bool fin = false;
+
+    json_array_foreach(json_object_get(j, "vertices"), i, v) {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        if (name != NULL && strncmp(name, prefix, strlen(prefix)) == 0)
+            fin = strcmp(json_string_value(json_object_get(v, "status")), "FINISHED") == 0;
+    }
+    json_decref(j);
+    return fin;
+}
+
+/* The sink's rows are {"id":N}: each of 0..n-1 exactly once. */
+static void
+check_once(const char *dir, int n, const char *what)
+{
+    char **lines;
+    int got, *seen = calloc((size_t)n, sizeof(int));
+
+    assert_non_null(seen);
+    lines = hc_read_lines(dir, &got);
+    for (int l = 0; l < got; l++) {
+        long id = -1;
+        if (sscanf(lines[l], "{\"id\":%ld}", &id) != 1 || id < 0 || id >= n)
+            fail_msg("%s: unexpected line '%s'", what, lines[l]);
+        if (seen[id]++ > 0)
+            fail_msg("%s: row %ld written twice", what, id);
+    }
+    for (int i = 0; i < n; i++)
+        if (seen[i] == 0)
+            fail_msg("%s: row %d missing (%d lines)", what, i, got);
+    hc_free_lines(lines, got);
+    free(seen);
+}
+
+static void
+test_checkpoints_after_tasks_finished(void **state)
+{
+    hc_cluster_t *c;
+    char jid[HC_JOB_ID_LEN + 1], fail[PATH_MAX], small[PATH_MAX], big[PATH_MAX];
+    long long t0, c0;
+    FILE *f;
+
+    (void)state;
+    c = hc_start(&(hc_opts_t){ .ntms = 2, .slots = 2 });
+    snprintf(fail, sizeof(fail), "%s/fail-now", c->dir);
+    snprintf(small, sizeof(small), "%s/small", c->dir);
+    snprintf(big, sizeof(big), "%s/big", c->dir);
+    hc_submit_ok(c, job_yaml, (const char *const[]){ "FAIL", fail, "SMALL", small, "BIG", big,
+                                                    NULL }, jid);
+    t0 = hc_now_ms();
+    while (!vertex_finished(c, jid, "small")) {
+        if (hc_now_ms() - t0 > 30000)
+            fail_msg("the small pipeline did not finish in 30 s");
+        hc_sleep_ms(20);
+    }
+    c0 = completed(c, jid);
+    t0 = hc_now_ms();
+    while (completed(c, jid) < c0 + 3) {
+        if (hc_now_ms() - t0 > 20000)
+            fail_msg("no checkpoint completed after part of the job finished (%lld before, "
+                     "%lld now)", c0, completed(c, jid));
+        hc_sleep_ms(50);
+    }
+    fprintf(stderr, "checkpoints completed: %lld when small finished, %lld now\n", c0,
+            completed(c, jid));
+
+    /* fail the big pipeline: the restart restores a checkpoint taken after
+     * small finished */
+    f = fopen(fail, "w");
+    assert_non_null(f);
+    fclose(f);
+    json_decref(hc_wait_job(c, jid, "FINISHED", 60000));
+    {
+        json_t *j = hc_job(c, jid);
+        assert_true(json_integer_value(json_object_get(j, "restarts")) >= 1);
+        json_decref(j);
+    }
+    if (log_lines(c, "had finished before checkpoint") != 2)
+        fail_msg("small's two subtasks were not both skipped on restore (%d)",
+                 log_lines(c, "had finished before checkpoint"));
+    check_once(small, 50, "small_out");
+    check_once(big, 6000, "big_out");
+    hc_stop(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_checkpoints_after_tasks_finished, hc_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -434,16 +434,29 @@ read_marker(kafka_sink_t *s, const char *group, int64_t *out, weir_err_t *err)
     return 0;
 }
 
+/* Aborts the open transaction. Its records stay pending in the sink (a
+ * later commit or a restore publishes them), so the purge reports of the
+ * aborted ones are not a delivery failure of the producer. */
+static void
+txn_abort(kafka_sink_t *s)
+{
+    rd_kafka_error_t *a = rd_kafka_abort_transaction(s->prod.rk, 30000);
+
+    if (a != NULL) {
+        rd_kafka_error_destroy(a);
+        return;
+    }
+    s->prod.error = 0;
+    s->prod.errmsg[0] = '\0';
+}
+
 static int
 txn_error(kafka_sink_t *s, rd_kafka_error_t *e, const char *doing, weir_err_t *err)
 {
     int rc = weir_err_set(err, WEIR_EIO, "%s: %s (transactional id '%s'): %s", s->what, doing,
                           s->txn_id, rd_kafka_error_string(e));
-    if (rd_kafka_error_txn_requires_abort(e)) {
-        rd_kafka_error_t *a = rd_kafka_abort_transaction(s->prod.rk, 30000);
-        if (a != NULL)
-            rd_kafka_error_destroy(a);
-    }
+    if (rd_kafka_error_txn_requires_abort(e))
+        txn_abort(s);
     rd_kafka_error_destroy(e);
     return rc;
 }
@@ -477,9 +490,7 @@ publish(weir_op_t *op, kafka_sink_t *s, const eo_batch_t *b, int64_t ckpt, const
         p += 4;
         rc = wk_producer_send(&s->prod, key, kl, p, vl, NULL, op->ctx->canceled, err);
         if (rc != 0) {
-            e = rd_kafka_abort_transaction(s->prod.rk, 30000);
-            if (e != NULL)
-                rd_kafka_error_destroy(e);
+            txn_abort(s);
             return rc;
         }
         p += vl;
@@ -492,7 +503,12 @@ publish(weir_op_t *op, kafka_sink_t *s, const eo_batch_t *b, int64_t ckpt, const
     rd_kafka_topic_partition_list_destroy(marker);
     if (e != NULL)
         return txn_error(s, e, "add the commit marker", err);
-    if ((e = rd_kafka_commit_transaction(s->prod.rk, -1)) != NULL)
+    /* a commit waits for every record's delivery: in steps of a second, so
+     * that a canceled task does not wait for the transaction timeout */
+    while ((e = rd_kafka_commit_transaction(s->prod.rk, 1000)) != NULL &&
+           rd_kafka_error_is_retriable(e) && !(op->ctx->canceled && *op->ctx->canceled))
+        rd_kafka_error_destroy(e);
+    if (e != NULL)
         return txn_error(s, e, "commit", err);
     if (s->prod.error != 0)
         return wk_producer_poll(&s->prod, err);

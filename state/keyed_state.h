@@ -107,6 +107,7 @@ int  weir_state_backend_compact(weir_state_backend_t *b);
  * every RocksDB backend of the process; the background threads are RocksDB's
  * default pools, shared as well; the rest is per backend. */
 typedef struct weir_state_rocksdb_tuning {
+    size_t write_cache_bytes;       /* per backend write-back cache; default 32 MiB, 0 off */
     size_t block_cache_bytes;       /* shared by all backends; default 128 MiB */
     size_t write_buffer_bytes;      /* one memtable (per column family); default 16 MiB */
     size_t db_write_buffer_bytes;   /* all memtables of one backend; default 64 MiB */
@@ -119,8 +120,8 @@ void weir_state_rocksdb_tuning_defaults(weir_state_rocksdb_tuning_t *t);
 
 /* Sets the tuning (t borrowed, copied). Applies to backends opened later;
  * the shared cache's capacity changes at once. WEIR_EINVAL when a size is
- * below 1 MiB, background_jobs is not in 1..64 or max_open_files is not -1
- * or >= 16. */
+ * below 1 MiB (the write cache: unless 0), background_jobs is not in 1..64
+ * or max_open_files is not -1 or >= 16. */
 int  weir_state_rocksdb_tune(const weir_state_rocksdb_tuning_t *t);
 
 /* Test hook: the processing-time clock used for TTL, in microseconds since

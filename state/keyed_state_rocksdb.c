@@ -33,6 +33,21 @@
  * Snapshots are RocksDB checkpoints (hard-linked SST files); the last
  * section writes them and reads them back read-only, for snapshot.c.
  *
+ * A write-back cache sits in front of the point operations (value and map
+ * get/put/delete, list append): a hash table of stored keys to stored
+ * values (TTL write time included) in an arena, per backend, so that a hot
+ * key costs a hash lookup instead of a RocksDB get and put, and writes
+ * reach RocksDB in write batches. Reads that miss load the entry (or its
+ * absence). Whatever iterates a column family (list and map reads, scans,
+ * counts, clears of lists and maps) writes that family's dirty entries
+ * first; snapshots, compaction, dropping key groups and a clean close write
+ * them all. When the table or its arena is full, every dirty entry is
+ * written in one batch and the cache starts over. It is per subtask and
+ * single-threaded like the backend, and it changes no result: a crash loses
+ * what the memtables would have lost (the WAL is off), and a restore starts
+ * from a snapshot, which saw every write. Size: tuning.write_cache_bytes
+ * (0 turns it off).
+ *
  * The C API allocates per call in places (a pinnable slice per get, an
  * iterator per list read); the keys we build reuse one buffer per backend.
  *
@@ -55,6 +70,9 @@
 #include <unistd.h>
 
 #include <rocksdb/c.h>
+#include <xxhash.h>
+
+#include "../runtime/core/arena.h"
 
 #define MARKER_FILE   "WEIR_STATE"
 #define MARKER_TEXT   "weir keyed state, format 1\n"
@@ -71,6 +89,7 @@
 
 typedef struct cf {
     char                           *name;      /* state name, without CF_PREFIX */
+    size_t                          dirty;     /* write cache: entries not written yet */
     rocksdb_column_family_handle_t *h;
     rocksdb_options_t              *opts;      /* holds filter; outlives the db */
     rocksdb_compactionfilter_t     *filter;
@@ -84,8 +103,28 @@ typedef struct rdb_state {
     cf_t             *cf;                      /* borrowed from the backend */
 } rdb_state_t;
 
+/* A write cache entry: the stored key and value of one column family. */
+typedef struct wc_entry {
+    cf_t     *cf;                              /* NULL: free slot */
+    uint64_t  hash;
+    char     *k, *v;                           /* in the cache's arena */
+    uint32_t  klen, vlen;
+    bool      dirty;                           /* RocksDB does not have it yet */
+    bool      absent;                          /* no value: never stored, or deleted */
+} wc_entry_t;
+
+typedef struct wcache {
+    wc_entry_t  *slots;                        /* open addressing, power of 2 */
+    size_t       cap, n, n_max;
+    size_t       bytes_max;                    /* arena bytes before starting over */
+    size_t       dirty;
+    weir_arena_t arena;
+    rocksdb_writebatch_t *wb;                  /* its own: a restore fills rb->wb */
+} wcache_t;
+
 typedef struct rdb_backend {
     struct weir_state_backend       base;
+    wcache_t                        wc;        /* cap 0: off */
     char                           *dir;
     rocksdb_t                      *db;
     rocksdb_options_t              *opts;      /* the db's and the default CF's */
@@ -104,10 +143,15 @@ typedef struct rdb_backend {
 
 static const weir__state_ops_t rdb_ops;
 
+static void wc_init(wcache_t *c, size_t bytes);
+static void wc_free(wcache_t *c);
+static int  wc_write(rdb_backend_t *rb, cf_t *only);
+
 /* ---- the process-wide part: tuning and the block cache ----------------- */
 
 static pthread_mutex_t tuning_mu = PTHREAD_MUTEX_INITIALIZER;
 static weir_state_rocksdb_tuning_t tuning = {
+    .write_cache_bytes     = 32 * MIB,
     .block_cache_bytes     = 128 * MIB,
     .write_buffer_bytes    = 16 * MIB,
     .db_write_buffer_bytes = 64 * MIB,
@@ -120,6 +164,7 @@ static int cache_users;
 void
 weir_state_rocksdb_tuning_defaults(weir_state_rocksdb_tuning_t *t)
 {
+    t->write_cache_bytes = 32 * MIB;
     t->block_cache_bytes = 128 * MIB;
     t->write_buffer_bytes = 16 * MIB;
     t->db_write_buffer_bytes = 64 * MIB;
@@ -131,6 +176,7 @@ int
 weir_state_rocksdb_tune(const weir_state_rocksdb_tuning_t *t)
 {
     if (t == NULL || t->block_cache_bytes < MIB || t->write_buffer_bytes < MIB ||
+        (t->write_cache_bytes != 0 && t->write_cache_bytes < MIB) ||
         t->db_write_buffer_bytes < MIB || t->background_jobs < 1 || t->background_jobs > 64 ||
         (t->max_open_files != -1 && t->max_open_files < 16))
         return WEIR_EINVAL;
@@ -504,6 +550,10 @@ seq_read(rdb_backend_t *rb)
 static void
 rdb_shutdown(rdb_backend_t *rb, bool dropping)
 {
+    /* a clean close keeps what was cached (errors: nothing to tell) */
+    if (!dropping && rb->db != NULL)
+        (void)wc_write(rb, NULL);
+    wc_free(&rb->wc);
     if (dropping && rb->db != NULL) {
         /* the data is about to be deleted: no flush, no compaction to wait
          * for (a close would flush every memtable, the WAL being off) */
@@ -702,6 +752,7 @@ weir_state_backend_rocksdb(const char *dir, int kg_first, int kg_last,
             goto fail_msg;
     if ((rc = seq_read(rb)) != 0)
         goto fail_msg;
+    wc_init(&rb->wc, t.write_cache_bytes);
     *out = &rb->base;            /* caller owns: weir_state_backend_destroy() */
     return 0;
 
@@ -868,6 +919,247 @@ live(weir_state_t *s, const char *key, size_t klen, const char *v, size_t n, int
     return 0;
 }
 
+/* ---- the write cache (see the top of this file) ------------------------ */
+
+static void
+wc_init(wcache_t *c, size_t bytes)
+{
+    size_t cap = 1024;
+
+    memset(c, 0, sizeof(*c));
+    if (bytes == 0)
+        return;
+    while (cap * 256 < bytes)              /* a slot per 256 arena bytes */
+        cap <<= 1;
+    if ((c->slots = calloc(cap, sizeof(*c->slots))) == NULL ||
+        (c->wb = rocksdb_writebatch_create()) == NULL) {
+        free(c->slots);
+        c->slots = NULL;
+        return;                            /* no cache: slower, not wrong */
+    }
+    c->cap = cap;
+    c->n_max = cap / 4 * 3;
+    c->bytes_max = bytes;
+    weir_arena_init(&c->arena, MIB);
+}
+
+static void
+wc_free(wcache_t *c)
+{
+    free(c->slots);
+    if (c->cap > 0) {
+        weir_arena_free(&c->arena);
+        rocksdb_writebatch_destroy(c->wb);
+    }
+    memset(c, 0, sizeof(*c));
+}
+
+/* Every entry gone; nothing may be dirty. */
+static void
+wc_clear(wcache_t *c)
+{
+    if (c->cap == 0 || c->n == 0)
+        return;
+    memset(c->slots, 0, c->cap * sizeof(*c->slots));
+    c->n = 0;
+    weir_arena_reset(&c->arena);
+}
+
+/* The slot of (cf, k): the entry, or the free slot where it would go. */
+static wc_entry_t *
+wc_slot(wcache_t *c, const cf_t *cf, const char *k, size_t klen, uint64_t h)
+{
+    for (size_t i = h & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        wc_entry_t *e = &c->slots[i];
+        if (e->cf == NULL ||
+            (e->hash == h && e->cf == cf && e->klen == klen && memcmp(e->k, k, klen) == 0))
+            return e;
+    }
+}
+
+/* Writes the dirty entries of cf (NULL: of every column family) in one
+ * batch; they stay cached, clean. */
+static int
+wc_write(rdb_backend_t *rb, cf_t *only)
+{
+    wcache_t *c = &rb->wc;
+    size_t todo = only != NULL ? only->dirty : c->dirty;
+    char *rerr = NULL;
+
+    if (todo == 0)
+        return 0;
+    rocksdb_writebatch_clear(c->wb);
+    for (size_t i = 0; i < c->cap && todo > 0; i++) {
+        wc_entry_t *e = &c->slots[i];
+        if (e->cf == NULL || !e->dirty || (only != NULL && e->cf != only))
+            continue;
+        if (e->absent)
+            rocksdb_writebatch_delete_cf(c->wb, e->cf->h, e->k, e->klen);
+        else
+            rocksdb_writebatch_put_cf(c->wb, e->cf->h, e->k, e->klen, e->v, e->vlen);
+        e->dirty = false;
+        e->cf->dirty--;
+        c->dirty--;
+        todo--;
+    }
+    rocksdb_write(rb->db, rb->wo, c->wb, &rerr);
+    rocksdb_writebatch_clear(c->wb);
+    return rerr != NULL ? rdb_fail(rb, rerr, "writing cached state") : 0;
+}
+
+/* Sets (cf, k) to the stored value v (absent: to none), dirty (a write) or
+ * clean (what RocksDB holds). When the table or the arena is full, every
+ * dirty entry is written first and the cache starts over. */
+static int
+wc_set(rdb_backend_t *rb, cf_t *cf, const char *k, size_t klen, const char *v, size_t vlen,
+       bool absent, bool dirty)
+{
+    wcache_t *c = &rb->wc;
+    uint64_t h = XXH3_64bits(k, klen);
+    wc_entry_t *e = wc_slot(c, cf, k, klen, h);
+    bool fresh = e->cf == NULL;
+    size_t need = (fresh ? klen : 0) + (absent || (!fresh && vlen <= e->vlen) ? 0 : vlen);
+    int rc;
+
+    if (need > 0 && (c->n >= c->n_max || weir_arena_used(&c->arena) + need > c->bytes_max)) {
+        if ((rc = wc_write(rb, NULL)) != 0)
+            return rc;
+        wc_clear(c);
+        e = wc_slot(c, cf, k, klen, h);
+        fresh = true;
+    }
+    if (fresh) {
+        if ((e->k = weir_arena_alloc(&c->arena, klen > 0 ? klen : 1)) == NULL)
+            return WEIR_ENOMEM;
+        memcpy(e->k, k, klen);
+        e->klen = (uint32_t)klen;
+        e->hash = h;
+        e->cf = cf;
+        e->v = NULL;
+        e->vlen = 0;
+        e->dirty = false;
+        c->n++;
+    }
+    e->absent = absent;
+    if (!absent) {
+        /* a value no longer than the last one reuses its bytes */
+        if (e->v == NULL || vlen > e->vlen) {
+            if ((e->v = weir_arena_alloc(&c->arena, vlen > 0 ? vlen : 1)) == NULL) {
+                e->absent = true;
+                return WEIR_ENOMEM;
+            }
+        }
+        memcpy(e->v, v, vlen);
+        e->vlen = (uint32_t)vlen;
+    }
+    if (dirty && !e->dirty) {
+        e->dirty = true;
+        cf->dirty++;
+        c->dirty++;
+    }
+    return 0;
+}
+
+/* Looks the key in rb->key up for s: 1 with the stored value in *v, *n;
+ * 0 when it has none (or it expired: then deleted, in the cache); 2 when
+ * the cache does not know; < 0 an error. */
+static int
+wc_get(weir_state_t *s, const char **v, size_t *n)
+{
+    rdb_backend_t *rb = backend_of(s);
+    wcache_t *c = &rb->wc;
+    cf_t *cf = ((rdb_state_t *)s)->cf;
+    wc_entry_t *e;
+
+    if (c->cap == 0)
+        return 2;
+    e = wc_slot(c, cf, rb->key.data, rb->key.len, XXH3_64bits(rb->key.data, rb->key.len));
+    if (e->cf == NULL)
+        return 2;
+    if (e->absent)
+        return 0;
+    if (s->ttl_us > 0) {
+        if (e->vlen < WEIR__TS_LEN)
+            return weir__state_fail(s->b, WEIR_EPROTO, "state '%s': stored value without its "
+                                    "write time", s->name);
+        if (weir__state_expired((int64_t)weir__be64_get(e->v), s->ttl_us, weir__state_now())) {
+            e->absent = true;
+            if (!e->dirty) {
+                e->dirty = true;
+                cf->dirty++;
+                c->dirty++;
+            }
+            return 0;
+        }
+    }
+    *v = e->v;
+    *n = e->vlen;
+    return 1;
+}
+
+/* A point read of the key in rb->key: from the cache, or from RocksDB
+ * (and then remembered). Appends the value (without its write time) to
+ * out and sets *found. */
+static int
+point_get(weir_state_t *s, weir_buf_t *out, int *found, const char *what)
+{
+    rdb_backend_t *rb = backend_of(s);
+    size_t hdr = s->ttl_us > 0 ? WEIR__TS_LEN : 0, n = 0;
+    rocksdb_pinnableslice_t *p;
+    const char *v = NULL;
+    char *rerr = NULL;
+    int rc, rc2;
+
+    if ((rc = wc_get(s, &v, &n)) == 1) {
+        *found = 1;
+        return weir_buf_append(out, v + hdr, n - hdr);
+    }
+    if (rc != 2)
+        return rc < 0 ? rc : 0;
+    p = rocksdb_get_pinned_cf(rb->db, rb->ro, cf_of(s), rb->key.data, rb->key.len, &rerr);
+    if (rerr != NULL)
+        return rdb_fail(rb, rerr, what);
+    if (p == NULL)
+        return rb->wc.cap > 0 ? wc_set(rb, ((rdb_state_t *)s)->cf, rb->key.data, rb->key.len,
+                                      NULL, 0, true, false) : 0;
+    v = rocksdb_pinnableslice_value(p, &n);
+    rc = live(s, rb->key.data, rb->key.len, v, n, hdr > 0 ? weir__state_now() : 0);
+    if (rc == 1) {
+        *found = 1;
+        rc = weir_buf_append(out, v + hdr, n - hdr);
+    }
+    if (rc >= 0 && rb->wc.cap > 0 &&
+        (rc2 = wc_set(rb, ((rdb_state_t *)s)->cf, rb->key.data, rb->key.len, v, n, !*found,
+                      false)) != 0)
+        rc = rc2;
+    rocksdb_pinnableslice_destroy(p);
+    return rc < 0 ? rc : 0;
+}
+
+/* A point write of the key in rb->key (v NULL: a delete). */
+static int
+point_put(weir_state_t *s, const char *v, size_t n, const char *what)
+{
+    rdb_backend_t *rb = backend_of(s);
+    char *rerr = NULL;
+
+    if (rb->wc.cap > 0)
+        return wc_set(rb, ((rdb_state_t *)s)->cf, rb->key.data, rb->key.len, v, n, v == NULL,
+                      true);
+    if (v == NULL)
+        rocksdb_delete_cf(rb->db, rb->wo, cf_of(s), rb->key.data, rb->key.len, &rerr);
+    else
+        rocksdb_put_cf(rb->db, rb->wo, cf_of(s), rb->key.data, rb->key.len, v, n, &rerr);
+    return rerr != NULL ? rdb_fail(rb, rerr, what) : 0;
+}
+
+/* Before iterating s's column family: RocksDB must have its writes. */
+static int
+wc_sync(weir_state_t *s)
+{
+    return wc_write(backend_of(s), ((rdb_state_t *)s)->cf);
+}
+
 /* ---- ranges ----------------------------------------------------------- */
 
 /* An iterator over [lo, hi). hi is copied: RocksDB keeps a pointer to the
@@ -959,28 +1251,9 @@ range_status(weir_state_t *s, range_t *r)
 static int
 rdb_get(weir_state_t *s, int kg, const void *key, size_t klen, weir_buf_t *out, int *found)
 {
-    rdb_backend_t *rb = backend_of(s);
-    size_t hdr = s->ttl_us > 0 ? WEIR__TS_LEN : 0, n;
-    rocksdb_pinnableslice_t *p;
-    const char *v;
-    char *rerr = NULL;
-    int rc;
+    int rc = make_key(backend_of(s), kg, key, klen, NULL, 0);
 
-    if ((rc = make_key(rb, kg, key, klen, NULL, 0)) != 0)
-        return rc;
-    p = rocksdb_get_pinned_cf(rb->db, rb->ro, cf_of(s), rb->key.data, rb->key.len, &rerr);
-    if (rerr != NULL)
-        return rdb_fail(rb, rerr, "get");
-    if (p == NULL)
-        return 0;
-    v = rocksdb_pinnableslice_value(p, &n);
-    rc = live(s, rb->key.data, rb->key.len, v, n, hdr > 0 ? weir__state_now() : 0);
-    if (rc == 1) {
-        *found = 1;
-        rc = weir_buf_append(out, v + hdr, n - hdr);
-    }
-    rocksdb_pinnableslice_destroy(p);
-    return rc;
+    return rc != 0 ? rc : point_get(s, out, found, "get");
 }
 
 static int
@@ -989,14 +1262,12 @@ rdb_put(weir_state_t *s, int kg, const void *key, size_t klen, const void *val, 
     rdb_backend_t *rb = backend_of(s);
     const char *v;
     size_t n;
-    char *rerr = NULL;
     int rc;
 
     if ((rc = make_key(rb, kg, key, klen, NULL, 0)) != 0 ||
         (rc = make_val(rb, s, val, vlen, &v, &n)) != 0)
         return rc;
-    rocksdb_put_cf(rb->db, rb->wo, cf_of(s), rb->key.data, rb->key.len, v, n, &rerr);
-    return rerr != NULL ? rdb_fail(rb, rerr, "put") : 0;
+    return point_put(s, v, n, "put");
 }
 
 static int
@@ -1010,12 +1281,12 @@ rdb_clear(weir_state_t *s, int kg, const void *key, size_t klen)
     if (s->kind == WEIR__STATE_VALUE) {
         if ((rc = make_key(rb, kg, key, klen, NULL, 0)) != 0)
             return rc;
-        rocksdb_delete_cf(rb->db, rb->wo, cf_of(s), rb->key.data, rb->key.len, &rerr);
-        return rerr != NULL ? rdb_fail(rb, rerr, "delete") : 0;
+        return point_put(s, NULL, 0, "delete");
     }
     /* a list or a map: point deletes of its entries in one batch (a range
-     * tombstone per cleared key would slow reads down) */
-    if ((rc = range_open_key(s, kg, key, klen, &r)) != 0)
+     * tombstone per cleared key would slow reads down), and the cached
+     * entries of the key forgotten */
+    if ((rc = wc_sync(s)) != 0 || (rc = range_open_key(s, kg, key, klen, &r)) != 0)
         return rc;
     rocksdb_writebatch_clear(rb->wb);
     for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
@@ -1031,6 +1302,15 @@ rdb_clear(weir_state_t *s, int kg, const void *key, size_t klen)
             rc = rdb_fail(rb, rerr, "clear");
     }
     rocksdb_writebatch_clear(rb->wb);
+    if (rc == 0 && rb->wc.n > 0 && (rc = make_key(rb, kg, key, klen, NULL, 0)) == 0) {
+        const cf_t *cf = ((rdb_state_t *)s)->cf;
+        for (size_t i = 0; i < rb->wc.cap; i++) {
+            wc_entry_t *e = &rb->wc.slots[i];
+            if (e->cf == cf && e->klen >= rb->key.len &&
+                memcmp(e->k, rb->key.data, rb->key.len) == 0)
+                e->absent = true;          /* clean: RocksDB has none either */
+        }
+    }
     return rc;
 }
 
@@ -1039,11 +1319,14 @@ rdb_count(weir_state_t *s, size_t *count)
 {
     rdb_backend_t *rb = backend_of(s);
     int64_t now = s->ttl_us > 0 ? weir__state_now() : 0;
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(rb->db, rb->ro, cf_of(s));
+    rocksdb_iterator_t *it;
     size_t n = 0;
     char *rerr = NULL;
+    int rc;
 
-    if (it == NULL)
+    if ((rc = wc_sync(s)) != 0)
+        return rc;
+    if ((it = rocksdb_create_iterator_cf(rb->db, rb->ro, cf_of(s))) == NULL)
         return WEIR_ENOMEM;
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t vlen;
@@ -1073,7 +1356,7 @@ rdb_range_visit(weir_state_t *s, int kg_first, int kg_last, weir_state_visit_cb 
     range_t r;
     int rc;
 
-    if ((rc = range_open_kgs(s, kg_first, kg_last, &r)) != 0)
+    if ((rc = wc_sync(s)) != 0 || (rc = range_open_kgs(s, kg_first, kg_last, &r)) != 0)
         return rc;
     for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
         size_t n, vlen, klen, slen;
@@ -1131,11 +1414,9 @@ rdb_list_add(weir_state_t *s, int kg, const void *key, size_t klen, const void *
     }
     weir__be64_put(seq, rb->seq_next);
     if ((rc = make_key(rb, kg, key, klen, seq, sizeof(seq))) != 0 ||
-        (rc = make_val(rb, s, val, vlen, &v, &n)) != 0)
+        (rc = make_val(rb, s, val, vlen, &v, &n)) != 0 ||
+        (rc = point_put(s, v, n, "list add")) != 0)
         return rc;
-    rocksdb_put_cf(rb->db, rb->wo, cf_of(s), rb->key.data, rb->key.len, v, n, &rerr);
-    if (rerr != NULL)
-        return rdb_fail(rb, rerr, "list add");
     rb->seq_next++;
     return 0;
 }
@@ -1148,7 +1429,7 @@ rdb_list_get(weir_state_t *s, int kg, const void *key, size_t klen, weir_state_e
     range_t r;
     int rc;
 
-    if ((rc = range_open_key(s, kg, key, klen, &r)) != 0)
+    if ((rc = wc_sync(s)) != 0 || (rc = range_open_key(s, kg, key, klen, &r)) != 0)
         return rc;
     for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
         size_t n, vlen;
@@ -1176,55 +1457,29 @@ rdb_map_put(weir_state_t *s, int kg, const void *key, size_t klen,
     rdb_backend_t *rb = backend_of(s);
     const char *v;
     size_t n;
-    char *rerr = NULL;
     int rc;
 
     if ((rc = make_key(rb, kg, key, klen, ukey, uklen)) != 0 ||
         (rc = make_val(rb, s, val, vlen, &v, &n)) != 0)
         return rc;
-    rocksdb_put_cf(rb->db, rb->wo, cf_of(s), rb->key.data, rb->key.len, v, n, &rerr);
-    return rerr != NULL ? rdb_fail(rb, rerr, "map put") : 0;
+    return point_put(s, v, n, "map put");
 }
 
 static int
 rdb_map_get(weir_state_t *s, int kg, const void *key, size_t klen,
             const void *ukey, size_t uklen, weir_buf_t *out, int *found)
 {
-    rdb_backend_t *rb = backend_of(s);
-    size_t hdr = s->ttl_us > 0 ? WEIR__TS_LEN : 0, n;
-    rocksdb_pinnableslice_t *p;
-    const char *v;
-    char *rerr = NULL;
-    int rc;
+    int rc = make_key(backend_of(s), kg, key, klen, ukey, uklen);
 
-    if ((rc = make_key(rb, kg, key, klen, ukey, uklen)) != 0)
-        return rc;
-    p = rocksdb_get_pinned_cf(rb->db, rb->ro, cf_of(s), rb->key.data, rb->key.len, &rerr);
-    if (rerr != NULL)
-        return rdb_fail(rb, rerr, "map get");
-    if (p == NULL)
-        return 0;
-    v = rocksdb_pinnableslice_value(p, &n);
-    rc = live(s, rb->key.data, rb->key.len, v, n, hdr > 0 ? weir__state_now() : 0);
-    if (rc == 1) {
-        *found = 1;
-        rc = weir_buf_append(out, v + hdr, n - hdr);
-    }
-    rocksdb_pinnableslice_destroy(p);
-    return rc;
+    return rc != 0 ? rc : point_get(s, out, found, "map get");
 }
 
 static int
 rdb_map_del(weir_state_t *s, int kg, const void *key, size_t klen, const void *ukey, size_t uklen)
 {
-    rdb_backend_t *rb = backend_of(s);
-    char *rerr = NULL;
-    int rc;
+    int rc = make_key(backend_of(s), kg, key, klen, ukey, uklen);
 
-    if ((rc = make_key(rb, kg, key, klen, ukey, uklen)) != 0)
-        return rc;
-    rocksdb_delete_cf(rb->db, rb->wo, cf_of(s), rb->key.data, rb->key.len, &rerr);
-    return rerr != NULL ? rdb_fail(rb, rerr, "map delete") : 0;
+    return rc != 0 ? rc : point_put(s, NULL, 0, "map delete");
 }
 
 static int
@@ -1238,7 +1493,7 @@ rdb_map_iter(weir_state_t *s, int kg, const void *key, size_t klen, weir_state_v
 
     plen = weir__key_prefix(pre, kg, klen) + klen;     /* the map key follows */
 
-    if ((rc = range_open_key(s, kg, key, klen, &r)) != 0)
+    if ((rc = wc_sync(s)) != 0 || (rc = range_open_key(s, kg, key, klen, &r)) != 0)
         return rc;
     for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
         size_t n, vlen;
@@ -1272,7 +1527,11 @@ rdb_drop_key_groups(weir_state_backend_t *b, int kg_first, int kg_last)
     char lo[2] = { (char)(kg_first >> 8), (char)kg_first };
     char hi[2] = { (char)((kg_last + 1) >> 8), (char)(kg_last + 1) };
     char *rerr = NULL;
+    int rc;
 
+    if ((rc = wc_write(rb, NULL)) != 0)
+        return rc;
+    wc_clear(&rb->wc);
     for (int i = 0; i < rb->ncfs; i++) {
         rocksdb_delete_range_cf(rb->db, rb->wo, rb->cfs[i]->h, lo, 2, hi, 2, &rerr);
         if (rerr != NULL)
@@ -1287,7 +1546,11 @@ static int
 rdb_compact(weir_state_backend_t *b)
 {
     rdb_backend_t *rb = (rdb_backend_t *)b;
+    int rc;
 
+    if ((rc = wc_write(rb, NULL)) != 0)
+        return rc;
+    wc_clear(&rb->wc);                       /* what it drops is gone for the cache too */
     for (int i = 0; i < rb->ncfs; i++)
         rocksdb_compact_range_cf(rb->db, rb->cfs[i]->h, NULL, 0, NULL, 0);
     return 0;
@@ -1321,6 +1584,9 @@ rdb_snapshot(weir_state_backend_t *b, const char *dir, weir__snap_meta_t *meta, 
 
     if (snprintf(path, sizeof(path), "%s/%s", dir, WEIR__SNAP_DB) >= (int)sizeof(path))
         return weir_err_set(err, WEIR_EINVAL, "snapshot path too long: %s", dir);
+    /* the cached writes first: the checkpoint flushes the memtables next */
+    if (wc_write(rb, NULL) != 0)
+        return weir_err_set(err, WEIR_EIO, "%s", rb->base.errmsg);
     /* every state the instance holds, also those no operator asked for since
      * a reopen; a column family without metadata (created, then crashed
      * before a flush) never held data anyone could read */
@@ -1352,7 +1618,10 @@ rdb_is_empty(weir_state_backend_t *b, bool *empty)
 {
     rdb_backend_t *rb = (rdb_backend_t *)b;
     char *rerr = NULL;
+    int rc;
 
+    if ((rc = wc_write(rb, NULL)) != 0)
+        return rc;
     *empty = true;
     for (int i = 0; i < rb->ncfs && *empty; i++) {
         rocksdb_iterator_t *it = rocksdb_create_iterator_cf(rb->db, rb->ro, rb->cfs[i]->h);
@@ -1402,6 +1671,7 @@ rdb_restore_end(weir_state_backend_t *b, uint64_t list_seq, bool ok)
     char mark[SEQ_LEN], *rerr = NULL;
     int rc;
 
+    wc_clear(&rb->wc);                       /* nothing cached may predate it */
     if (!ok) {
         rocksdb_writebatch_clear(rb->wb);
         return 0;

@@ -183,34 +183,40 @@ static void
 test_min_over_partitions(void **state)
 {
     hc_cluster_t *c;
-    char jid[HC_JOB_ID_LEN + 1], out_dir[PATH_MAX], *body = NULL, want[256];
+    char jid[HC_JOB_ID_LEN + 1], out_dir[PATH_MAX], *body = NULL, want[512];
+    const char *ev;
 
     (void)state;
     kh_broker_start(&broker, (const char *const[]){ "--topic", "ev:2", NULL });
-    produce("ev", 0, 1, START_MS + 100000, START_MS);
-    produce("ev", 0, 2, START_MS + 120000, START_MS);
-    produce("ev", 0, 3, START_MS + 110000, START_MS);      /* out of order */
-    produce("ev", 1, 4, START_MS + 50000, START_MS);
-    produce("ev", 1, 5, START_MS + 60000, START_MS);
+    ev = kh_topic(&broker, "ev");
+    if (kh_partitions(&broker, "ev") != 2) {
+        kh_broker_stop(&broker);
+        skip();                        /* an external weir-kafka: 4 partitions */
+    }
+    produce(ev, 0, 1, START_MS + 100000, START_MS);
+    produce(ev, 0, 2, START_MS + 120000, START_MS);
+    produce(ev, 0, 3, START_MS + 110000, START_MS);      /* out of order */
+    produce(ev, 1, 4, START_MS + 50000, START_MS);
+    produce(ev, 1, 5, START_MS + 60000, START_MS);
     c = hc_start(&(hc_opts_t){ .ntms = 2, .slots = 2 });
     snprintf(out_dir, sizeof(out_dir), "%s/out", c->dir);
     hc_submit_ok(c, job("{field: ts, max_out_of_orderness: 5s, interval: 50ms}"),
-                 (const char *const[]){ "BOOTSTRAP", broker.bootstrap, "TOPIC", "ev",
+                 (const char *const[]){ "BOOTSTRAP", broker.bootstrap, "TOPIC", ev,
                                         "OUT", out_dir, NULL }, jid);
     wait_watermark(c, jid, START_MS + 60000 - 5001, "partition 1 behind");
-    wait_partitions(c, jid, "ev", 3, 2);
+    wait_partitions(c, jid, ev, 3, 2);
     assert_int_equal(hc_http(c, "GET", "/metrics", NULL, NULL, &body), 200);
     snprintf(want, sizeof(want), "weir_kafka_partition_current_offset{job=\"%s\",job_name=\"kwm\","
-             "vertex=\"events\",subtask=\"0\",topic=\"ev\",partition=\"1\"} 2\n", jid);
+             "vertex=\"events\",subtask=\"0\",topic=\"%s\",partition=\"1\"} 2\n", jid, ev);
     if (strstr(body, want) == NULL)
         fail_msg("/metrics lacks %s", want);
     assert_non_null(strstr(body, "# TYPE weir_kafka_partition_pending_records gauge"));
     free(body);
 
     /* partition 1 catches up past partition 0: partition 0 holds it now */
-    produce("ev", 1, 6, START_MS + 200000, START_MS);
+    produce(ev, 1, 6, START_MS + 200000, START_MS);
     wait_watermark(c, jid, START_MS + 120000 - 5001, "partition 0 behind");
-    wait_partitions(c, jid, "ev", 3, 3);
+    wait_partitions(c, jid, ev, 3, 3);
     assert_int_equal(hc_cancel(c, jid), 202);
     json_decref(hc_wait_job(c, jid, "CANCELED", 30000));
     hc_stop(c);
@@ -223,25 +229,31 @@ test_message_time_and_idleness(void **state)
     hc_cluster_t *c;
     char jid[HC_JOB_ID_LEN + 1], jid2[HC_JOB_ID_LEN + 1], out_dir[PATH_MAX], out2[PATH_MAX];
     long long in[2];
+    const char *quiet;
 
     (void)state;
     kh_broker_start(&broker, (const char *const[]){ "--topic", "quiet:2", NULL });
+    quiet = kh_topic(&broker, "quiet");
+    if (kh_partitions(&broker, "quiet") != 2) {
+        kh_broker_stop(&broker);
+        skip();                        /* an external weir-kafka: 4 partitions */
+    }
     /* only partition 0 gets records; the JSON times are not what counts */
-    produce("quiet", 0, 1, 0, START_MS + 30000);
-    produce("quiet", 0, 2, 0, START_MS + 40000);
+    produce(quiet, 0, 1, 0, START_MS + 30000);
+    produce(quiet, 0, 2, 0, START_MS + 40000);
     c = hc_start(&(hc_opts_t){ .ntms = 2, .slots = 4 });
     snprintf(out_dir, sizeof(out_dir), "%s/out", c->dir);
     snprintf(out2, sizeof(out2), "%s/out2", c->dir);
     /* without idleness the empty partition holds event time back for good */
     hc_submit_ok(c, job("{max_out_of_orderness: 2s, interval: 50ms}"),
-                 (const char *const[]){ "BOOTSTRAP", broker.bootstrap, "TOPIC", "quiet",
+                 (const char *const[]){ "BOOTSTRAP", broker.bootstrap, "TOPIC", quiet,
                                         "OUT", out_dir, NULL }, jid);
     /* with idle_timeout it is left out after a second */
     hc_submit_ok(c, job("{max_out_of_orderness: 2s, idle_timeout: 1s, interval: 50ms}"),
-                 (const char *const[]){ "BOOTSTRAP", broker.bootstrap, "TOPIC", "quiet",
+                 (const char *const[]){ "BOOTSTRAP", broker.bootstrap, "TOPIC", quiet,
                                         "OUT", out2, NULL }, jid2);
     wait_watermark(c, jid2, START_MS + 40000 - 2001, "idle partition 1 left out");
-    wait_partitions(c, jid, "quiet", 2, 0);
+    wait_partitions(c, jid, quiet, 2, 0);
     sink_watermarks(c, jid, in);
     assert_true(in[0] == INT64_MIN && in[1] == INT64_MIN);
     assert_int_equal(hc_cancel(c, jid), 202);

@@ -1,4 +1,12 @@
-/* tests/kafka/kafka_harness.c -- see kafka_harness.h. */
+/* tests/kafka/kafka_harness.c -- see kafka_harness.h.
+ *
+ * Two kinds of broker: a weir-kafka process (the default), or, in external
+ * mode, a real cluster named by WEIR_TEST_KAFKA_BOOTSTRAP, on which each
+ * kh_broker_start() creates its topics under a prefix of its own and each
+ * kh_broker_stop() deletes every topic with that prefix (so also one a test
+ * made a producer auto-create through kh_topic()). Both keep the names of
+ * the --topic arguments with their partition counts, for kh_partitions().
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -30,6 +38,10 @@ extern char **environ;
 #define STOP_MS       10000
 #define START_MS      10000
 #define MAX_BROKERS   16
+#define ADMIN_MS      30000           /* CreateTopics/DeleteTopics, and the wait for leaders */
+#define DEFAULT_PARTITIONS 16         /* weir-kafka's --partitions default */
+#define EXTERNAL_ENV  "WEIR_TEST_KAFKA_BOOTSTRAP"
+#define REPLICATION_ENV "WEIR_TEST_KAFKA_REPLICATION"
 
 static kh_broker_t *running[MAX_BROKERS];
 static int atexit_set;
@@ -119,6 +131,8 @@ wait_or_kill(pid_t pid, int ms, bool *killed)
     return status_code(status);
 }
 
+static void external_delete_topics(kh_broker_t *b);
+
 void
 kh_stop_all(void)
 {
@@ -129,6 +143,12 @@ kh_stop_all(void)
         if (b == NULL)
             continue;
         running[i] = NULL;
+        if (b->external) {
+            if (b->up)
+                external_delete_topics(b);
+            b->up = false;
+            continue;
+        }
         if (b->pid > 0) {
             kill(b->pid, SIGTERM);
             wait_or_kill(b->pid, STOP_MS, &killed);
@@ -139,6 +159,127 @@ kh_stop_all(void)
         b->out_fd = -1;
     }
 }
+
+bool
+kh_external(void)
+{
+    const char *e = getenv(EXTERNAL_ENV);
+
+    return e != NULL && *e != '\0';
+}
+
+/* ---- names ----------------------------------------------------------------- */
+
+static kh_name_t *
+name_find(kh_broker_t *b, const char *name, size_t len)
+{
+    for (int i = 0; i < b->nnames; i++)
+        if (strlen(b->names[i].name) == len && memcmp(b->names[i].name, name, len) == 0)
+            return &b->names[i];
+    return NULL;
+}
+
+/* Adds name (len bytes) with its mapped name; fails the test when it does
+ * not fit. */
+static kh_name_t *
+name_add(kh_broker_t *b, const char *name, size_t len)
+{
+    size_t plen = b->external ? strlen(b->prefix) : 0;
+    kh_name_t *n;
+
+    if (b->nnames == KH_MAX_NAMES)
+        fail_msg("kafka_harness: more than %d names on one broker", KH_MAX_NAMES);
+    if (len == 0 || len >= sizeof(n->name))
+        fail_msg("kafka_harness: name '%.*s' is empty or too long", (int)len, name);
+    if (plen + len >= sizeof(n->mapped))
+        fail_msg("kafka_harness: name '%s%.*s' is longer than Kafka allows", b->prefix,
+                 (int)len, name);
+    n = &b->names[b->nnames++];
+    memset(n, 0, sizeof(*n));
+    memcpy(n->name, name, len);
+    n->name[len] = '\0';
+    memcpy(n->mapped, b->prefix, plen);
+    memcpy(n->mapped + plen, name, len);
+    n->mapped[plen + len] = '\0';
+    return n;
+}
+
+/* The value of option opt ("--topic") in argv[i] ("--topic V" or
+ * "--topic=V"), advancing *i past it; NULL when argv[*i] is another one. */
+static const char *
+opt_value(const char *const *argv, int *i, const char *opt)
+{
+    size_t ol = strlen(opt);
+
+    if (strcmp(argv[*i], opt) == 0 && argv[*i + 1] != NULL)
+        return argv[++*i];
+    if (strncmp(argv[*i], opt, ol) == 0 && argv[*i][ol] == '=')
+        return argv[*i] + ol + 1;
+    return NULL;
+}
+
+/* Reads the topics of weir-kafka's arguments (--topic NAME[:N][,...] and
+ * --partitions N, in any order, as weir-kafka reads them) into b->names.
+ * With weir-kafka a spec the harness cannot read is left to weir-kafka to
+ * refuse; in external mode it fails the test. */
+static void
+names_from_args(kh_broker_t *b, const char *const *extra)
+{
+    int partitions = DEFAULT_PARTITIONS;
+
+    for (int i = 0; extra != NULL && extra[i] != NULL; i++) {
+        const char *v = opt_value(extra, &i, "--partitions");
+
+        if (v != NULL)
+            partitions = atoi(v);
+    }
+    for (int i = 0; extra != NULL && extra[i] != NULL; i++) {
+        const char *p = opt_value(extra, &i, "--topic");
+
+        while (p != NULL && *p != '\0') {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            const char *colon = memchr(p, ':', len);
+            size_t nlen = colon ? (size_t)(colon - p) : len;
+            int count = colon ? atoi(colon + 1) : partitions;
+
+            if (nlen == 0 || nlen >= sizeof(b->names[0].name) || count <= 0 ||
+                name_find(b, p, nlen) != NULL) {
+                if (b->external)
+                    fail_msg("kafka_harness: cannot read the topic spec '%s'", p);
+            } else {
+                name_add(b, p, nlen)->partitions = count;
+            }
+            p = comma ? comma + 1 : NULL;
+        }
+    }
+}
+
+const char *
+kh_topic(kh_broker_t *b, const char *name)
+{
+    kh_name_t *n;
+
+    if (!b->external)
+        return name;
+    n = name_find(b, name, strlen(name));
+    if (n == NULL)
+        n = name_add(b, name, strlen(name));
+    return n->mapped;
+}
+
+int
+kh_partitions(const kh_broker_t *b, const char *name)
+{
+    for (int i = 0; i < b->nnames; i++)
+        if (strcmp(b->names[i].name, name) == 0 && b->names[i].partitions > 0)
+            return b->names[i].partitions;
+    fail_msg("kafka_harness: '%s' is not a topic of the broker's --topic arguments", name);
+    return -1;
+}
+
+static void external_start(kh_broker_t *b);
+static void external_create_topics(kh_broker_t *b);
 
 void
 kh_broker_start(kh_broker_t *b, const char *const *extra)
@@ -154,8 +295,19 @@ kh_broker_start(kh_broker_t *b, const char *const *extra)
         atexit(kh_stop_all);
         atexit_set = 1;
     }
+    /* a broker still running in b (its test did not stop it) stops first */
+    for (int i = 0; i < MAX_BROKERS; i++)
+        if (running[i] == b)
+            kh_broker_stop(b);
     memset(b, 0, sizeof(*b));
     b->out_fd = -1;
+    if (kh_external()) {
+        external_start(b);
+        names_from_args(b, extra);
+        external_create_topics(b);
+        return;
+    }
+    names_from_args(b, extra);
     argv[n++] = kh_bin("weir-kafka");
     argv[n++] = "--exit-with-parent";
     for (int i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
@@ -207,6 +359,14 @@ kh_broker_signal_stop(kh_broker_t *b, int sig)
     bool killed;
     int code;
 
+    if (b->external) {
+        if (!b->up)
+            return -1;
+        untrack(b);
+        b->up = false;
+        external_delete_topics(b);
+        return 0;
+    }
     if (b->pid <= 0)
         return -1;
     kill(b->pid, sig);
@@ -415,15 +575,18 @@ kh_topic_read(const char *bootstrap, const char *topic, int timeout_ms, kh_topic
     rd_kafka_t *rk;
     rd_kafka_topic_partition_list_t *parts;
     int64_t *hi;
+    bool *done;
     int nparts, remaining = 0;
     size_t cap = 0;
     double deadline = now_s() + timeout_ms / 1000.0;
 
     memset(t, 0, sizeof(*t));
     snprintf(group, sizeof(group), "kafka-harness-%d", (int)getpid());
+    /* read_committed: the watermark query below then answers the last
+     * stable offset as the end (ListOffsets v2+ carries the level) */
     rk = client_new(RD_KAFKA_CONSUMER, bootstrap, (const char *const[]){
-        "group.id", group, "enable.auto.commit", "false", "enable.partition.eof", "false",
-        "auto.offset.reset", "error", NULL });
+        "group.id", group, "enable.auto.commit", "false", "enable.partition.eof", "true",
+        "auto.offset.reset", "error", "isolation.level", "read_committed", NULL });
     nparts = metadata_partitions(rk, topic, NULL);
     if (nparts <= 0) {
         rd_kafka_destroy(rk);
@@ -432,7 +595,8 @@ kh_topic_read(const char *bootstrap, const char *topic, int timeout_ms, kh_topic
     }
     t->partitions = nparts;
     hi = calloc((size_t)nparts, sizeof(*hi));
-    if (hi == NULL)
+    done = calloc((size_t)nparts, sizeof(*done));
+    if (hi == NULL || done == NULL)
         fail_msg("out of memory");
     parts = rd_kafka_topic_partition_list_new(nparts);
     for (int p = 0; p < nparts; p++) {
@@ -444,6 +608,8 @@ kh_topic_read(const char *bootstrap, const char *topic, int timeout_ms, kh_topic
         if (hi[p] > lo) {
             rd_kafka_topic_partition_list_add(parts, topic, p)->offset = lo;
             remaining++;
+        } else {
+            done[p] = true;
         }
     }
     if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -459,6 +625,16 @@ kh_topic_read(const char *bootstrap, const char *topic, int timeout_ms, kh_topic
         m = rd_kafka_consumer_poll(rk, 200);
         if (m == NULL)
             continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            /* the end: offset is the next one, past any transaction marker */
+            if (m->partition >= 0 && m->partition < nparts && !done[m->partition] &&
+                m->offset >= hi[m->partition]) {
+                done[m->partition] = true;
+                remaining--;
+            }
+            rd_kafka_message_destroy(m);
+            continue;
+        }
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             char msg[512];
 
@@ -482,12 +658,15 @@ kh_topic_read(const char *bootstrap, const char *topic, int timeout_ms, kh_topic
             rec->key = strndup(m->key ? (const char *)m->key : "", m->key_len);
             rec->value_len = m->len;
             rec->value = strndup(m->payload ? (const char *)m->payload : "", m->len);
-            if (m->offset == hi[m->partition] - 1)
+            if (m->offset == hi[m->partition] - 1 && !done[m->partition]) {
+                done[m->partition] = true;
                 remaining--;
+            }
         }
         rd_kafka_message_destroy(m);
     }
     free(hi);
+    free(done);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     if (t->n > 0)
@@ -503,6 +682,318 @@ kh_topic_free(kh_topic_t *t)
     }
     free(t->recs);
     memset(t, 0, sizeof(*t));
+}
+
+/* ---- external mode: a real cluster ------------------------------------------ */
+
+/* The replication factor of the topics created: $WEIR_TEST_KAFKA_REPLICATION,
+ * default 1. */
+static int
+replication_factor(void)
+{
+    const char *v = getenv(REPLICATION_ENV);
+    char *end;
+    long rf;
+
+    if (v == NULL || *v == '\0')
+        return 1;
+    errno = 0;
+    rf = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || rf < 1 || rf > 32)
+        fail_msg("%s='%s': must be a replication factor 1..32", REPLICATION_ENV, v);
+    return (int)rf;
+}
+
+static void
+external_start(kh_broker_t *b)
+{
+    static int starts;
+    const char *bootstrap = getenv(EXTERNAL_ENV);
+
+    if (strlen(bootstrap) >= sizeof(b->bootstrap))
+        fail_msg("%s is longer than %zu characters", EXTERNAL_ENV, sizeof(b->bootstrap) - 1);
+    strcpy(b->bootstrap, bootstrap);
+    b->external = true;
+    /* unique per start: the time keeps a later run with the same pid from
+     * meeting topics an interrupted run left behind */
+    snprintf(b->prefix, sizeof(b->prefix), "weirtest-%lld-%d-%d-", (long long)time(NULL),
+             (int)getpid(), ++starts);
+    b->up = true;
+    track(b);                          /* from here on kh_stop_all() deletes its topics */
+}
+
+/* Waits until the cluster's metadata shows topic with every partition led;
+ * returns its partition count, or -1 with a message in why. */
+static int
+external_wait_leaders(rd_kafka_t *rk, const char *topic, char *why, size_t whylen)
+{
+    double deadline = now_s() + ADMIN_MS / 1000.0;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    int n = -1;
+
+    snprintf(why, whylen, "no metadata");
+    while (n < 0 && now_s() < deadline) {
+        const struct rd_kafka_metadata *md;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 5000);
+
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            snprintf(why, whylen, "%s", rd_kafka_err2str(err));
+        } else {
+            if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                snprintf(why, whylen, "%s", md->topic_cnt != 1 ? "not in the metadata"
+                         : rd_kafka_err2str(md->topics[0].err));
+            } else {
+                int led = 0;
+
+                for (int p = 0; p < md->topics[0].partition_cnt; p++)
+                    led += md->topics[0].partitions[p].leader >= 0 &&
+                           md->topics[0].partitions[p].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+                if (md->topics[0].partition_cnt > 0 && led == md->topics[0].partition_cnt)
+                    n = md->topics[0].partition_cnt;
+                else
+                    snprintf(why, whylen, "%d of %d partitions have a leader", led,
+                             md->topics[0].partition_cnt);
+            }
+            rd_kafka_metadata_destroy(md);
+        }
+        if (n < 0)
+            usleep(100000);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* A broker without the Admin API (weir-kafka: the mock cluster implements
+ * no CreateTopics): each topic is auto-created by a Metadata request that
+ * allows it, as a producer's does, with the broker's default count. */
+static void
+external_auto_create(kh_broker_t *b, const char *why)
+{
+    static bool said;
+
+    if (!said)
+        fprintf(stderr, "kafka_harness: %s: no CreateTopics (%s); the topics are "
+                "auto-created by a Metadata request instead, with the broker's default "
+                "partition count\n", b->bootstrap, why);
+    said = true;
+    for (int i = 0; i < b->nnames; i++) {
+        kh_name_t *n = &b->names[i];
+        int got;
+
+        if (n->partitions <= 0)
+            continue;
+        got = kh_topic_partitions(b->bootstrap, n->mapped, true, NULL);
+        if (got <= 0)
+            fail_msg("kafka_harness: %s cannot create topic '%s' (no CreateTopics, and no "
+                     "auto-creation)", b->bootstrap, n->mapped);
+        if (got != n->partitions)
+            fprintf(stderr, "kafka_harness: topic '%s' has %d partitions, not the %d asked "
+                    "for\n", n->mapped, got, n->partitions);
+        n->partitions = got;
+    }
+}
+
+/* Whether the cluster names a controller among its brokers, which admin
+ * requests go to. weir-kafka's mock cluster names broker 0, which does not
+ * exist (its brokers count from 1), so librdkafka would wait for it until
+ * the request times out; then why says so. */
+static bool
+external_has_controller(rd_kafka_t *rk, char *why, size_t whylen)
+{
+    const struct rd_kafka_metadata *md;
+    int32_t ctl = rd_kafka_controllerid(rk, 10000);
+    bool found = false;
+
+    if (ctl < 0) {
+        snprintf(why, whylen, "the cluster names no controller");
+        return false;
+    }
+    if (rd_kafka_metadata(rk, 0, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return true;                   /* CreateTopics will say what is wrong */
+    for (int i = 0; i < md->broker_cnt; i++)
+        found |= md->brokers[i].id == ctl;
+    rd_kafka_metadata_destroy(md);
+    if (!found)
+        snprintf(why, whylen, "the controller the cluster names (broker %d) is none of its "
+                 "brokers", (int)ctl);
+    return found;
+}
+
+static void
+external_create_topics(kh_broker_t *b)
+{
+    rd_kafka_NewTopic_t *nt[KH_MAX_NAMES];
+    rd_kafka_AdminOptions_t *opts;
+    rd_kafka_queue_t *q;
+    rd_kafka_event_t *ev;
+    rd_kafka_t *rk;
+    char errstr[512], failure[1024] = "", unsupported[512] = "";
+    int rf = replication_factor(), n = 0;
+
+    for (int i = 0; i < b->nnames; i++)
+        if (b->names[i].partitions > 0)
+            n++;
+    if (n == 0)
+        return;
+    rk = client_new(RD_KAFKA_PRODUCER, b->bootstrap, NULL);
+    n = 0;
+    for (int i = 0; i < b->nnames; i++) {
+        if (b->names[i].partitions <= 0)
+            continue;
+        nt[n] = rd_kafka_NewTopic_new(b->names[i].mapped, b->names[i].partitions, rf, errstr,
+                                      sizeof(errstr));
+        if (nt[n] == NULL) {
+            snprintf(failure, sizeof(failure), "topic '%s': %s", b->names[i].mapped, errstr);
+            break;
+        }
+        n++;
+    }
+    opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    if (failure[0] == '\0' &&
+        (rd_kafka_AdminOptions_set_request_timeout(opts, ADMIN_MS, errstr, sizeof(errstr)) ||
+         rd_kafka_AdminOptions_set_operation_timeout(opts, ADMIN_MS, errstr, sizeof(errstr))))
+        snprintf(failure, sizeof(failure), "admin options: %s", errstr);
+    q = rd_kafka_queue_new(rk);
+    /* without a controller, unsupported says why and they are auto-created */
+    if (failure[0] == '\0' && external_has_controller(rk, unsupported, sizeof(unsupported))) {
+        rd_kafka_CreateTopics(rk, nt, (size_t)n, opts, q);
+        ev = rd_kafka_queue_poll(q, ADMIN_MS + 10000);
+        if (ev == NULL) {
+            snprintf(failure, sizeof(failure), "no answer to CreateTopics within %d ms",
+                     ADMIN_MS + 10000);
+        } else if (rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE ||
+                   rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION ||
+                   rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_INVALID_REQUEST) {
+            snprintf(unsupported, sizeof(unsupported), "%s", rd_kafka_event_error_string(ev));
+        } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            snprintf(failure, sizeof(failure), "CreateTopics: %s",
+                     rd_kafka_event_error_string(ev));
+        } else {
+            size_t cnt = 0;
+            const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(
+                rd_kafka_event_CreateTopics_result(ev), &cnt);
+
+            for (size_t i = 0; i < cnt && failure[0] == '\0'; i++) {
+                rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+                const char *msg = rd_kafka_topic_result_error_string(res[i]);
+
+                if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+                    snprintf(failure, sizeof(failure), "cannot create topic '%s' (replication "
+                             "factor %d): %s", rd_kafka_topic_result_name(res[i]), rf,
+                             msg != NULL ? msg : rd_kafka_err2str(e));
+            }
+        }
+        if (ev != NULL)
+            rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_NewTopic_destroy_array(nt, (size_t)n);
+    /* created: every partition must have its leader before a test uses it */
+    for (int i = 0; i < b->nnames && failure[0] == '\0' && unsupported[0] == '\0'; i++) {
+        kh_name_t *nm = &b->names[i];
+        char why[256];
+        int got;
+
+        if (nm->partitions <= 0)
+            continue;
+        got = external_wait_leaders(rk, nm->mapped, why, sizeof(why));
+        if (got < 0)
+            snprintf(failure, sizeof(failure), "topic '%s' created, but not ready within %d "
+                     "ms: %s", nm->mapped, ADMIN_MS, why);
+        else if (got != nm->partitions)
+            snprintf(failure, sizeof(failure), "topic '%s' created with %d partitions, the "
+                     "cluster shows %d", nm->mapped, nm->partitions, got);
+    }
+    rd_kafka_destroy(rk);
+    if (failure[0] != '\0')
+        fail_msg("kafka_harness: %s at %s", failure, b->bootstrap);
+    if (unsupported[0] != '\0')
+        external_auto_create(b, unsupported);
+}
+
+/* Deletes every topic whose name starts with b's prefix. Never fails the
+ * test (it also runs from kh_stop_all() at exit): what goes wrong is said
+ * on stderr. */
+static void
+external_delete_topics(kh_broker_t *b)
+{
+    static bool said;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[512];
+    rd_kafka_DeleteTopic_t *dt[256];
+    size_t n = 0;
+    rd_kafka_resp_err_t err;
+    char why[256];
+
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", b->bootstrap, errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+        (rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))) == NULL) {
+        rd_kafka_conf_destroy(conf);
+        fprintf(stderr, "kafka_harness: cannot delete the topics %s*: %s\n", b->prefix, errstr);
+        return;
+    }
+    if (!external_has_controller(rk, why, sizeof(why))) {
+        if (!said)
+            fprintf(stderr, "kafka_harness: %s: cannot delete topics (%s); the topics "
+                    "weirtest-* stay on the broker\n", b->bootstrap, why);
+        said = true;
+        rd_kafka_destroy(rk);
+        return;
+    }
+    err = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "kafka_harness: cannot list the topics to delete %s*: %s\n", b->prefix,
+                rd_kafka_err2str(err));
+        rd_kafka_destroy(rk);
+        return;
+    }
+    for (int i = 0; i < md->topic_cnt && n < 256; i++)
+        if (strncmp(md->topics[i].topic, b->prefix, strlen(b->prefix)) == 0)
+            dt[n++] = rd_kafka_DeleteTopic_new(md->topics[i].topic);
+    if (n > 0) {
+        rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk,
+                                                                  RD_KAFKA_ADMIN_OP_DELETETOPICS);
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_event_t *ev;
+
+        rd_kafka_AdminOptions_set_request_timeout(opts, ADMIN_MS, errstr, sizeof(errstr));
+        rd_kafka_AdminOptions_set_operation_timeout(opts, ADMIN_MS, errstr, sizeof(errstr));
+        rd_kafka_DeleteTopics(rk, dt, n, opts, q);
+        ev = rd_kafka_queue_poll(q, ADMIN_MS + 10000);
+        if (ev == NULL) {
+            fprintf(stderr, "kafka_harness: no answer to DeleteTopics for %s* within %d ms\n",
+                    b->prefix, ADMIN_MS + 10000);
+        } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (!said)
+                fprintf(stderr, "kafka_harness: %s: DeleteTopics refused (%s); the topics "
+                        "weirtest-* stay on the broker\n", b->bootstrap,
+                        rd_kafka_event_error_string(ev));
+            said = true;
+        } else {
+            size_t cnt = 0;
+            const rd_kafka_topic_result_t **res = rd_kafka_DeleteTopics_result_topics(
+                rd_kafka_event_DeleteTopics_result(ev), &cnt);
+
+            for (size_t i = 0; i < cnt; i++)
+                if (rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                    fprintf(stderr, "kafka_harness: cannot delete topic '%s': %s\n",
+                            rd_kafka_topic_result_name(res[i]),
+                            rd_kafka_topic_result_error_string(res[i]) != NULL
+                            ? rd_kafka_topic_result_error_string(res[i])
+                            : rd_kafka_err2str(rd_kafka_topic_result_error(res[i])));
+        }
+        if (ev != NULL)
+            rd_kafka_event_destroy(ev);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_AdminOptions_destroy(opts);
+        rd_kafka_DeleteTopic_destroy_array(dt, n);
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
 }
 
 /* ---- misc ---------------------------------------------------------------- */

@@ -8,9 +8,9 @@
  *   kh_broker_start(&b, (const char *[]){ "--topic", "tx", NULL });   // reads "bootstrap: ..."
  *   kh_run_t r;
  *   kh_run(&r, (const char *[]){ kh_bin("weir-gen"), "transactions", "--bootstrap",
- *                                b.bootstrap, NULL }, 30000);
+ *                                b.bootstrap, "--topic", kh_topic(&b, "tx"), NULL }, 30000);
  *   kh_topic_t t;
- *   kh_topic_read(b.bootstrap, "tx", 20000, &t);                       // every record, exactly
+ *   kh_topic_read(b.bootstrap, kh_topic(&b, "tx"), 20000, &t);        // every record, exactly
  *   assert_int_equal(kh_broker_stop(&b), 0);                           // SIGTERM -> exit status
  *
  * Nothing leaks a process: every broker is started with --exit-with-parent
@@ -18,6 +18,24 @@
  * does not exit within 10 s, kh_run() kills a program that runs past its
  * time limit, and kh_stop_all() (an atexit handler, and the tests' teardown)
  * stops every broker still running.
+ *
+ * External mode. When WEIR_TEST_KAFKA_BOOTSTRAP is set (and not empty),
+ * kh_broker_start() starts no process: the "broker" is that cluster. The
+ * topics named in its --topic arguments (NAME[:PARTITIONS], comma-separated,
+ * --partitions N for the rest, default 16, as weir-kafka reads them) are
+ * created there with the Admin API (CreateTopics, replication factor
+ * $WEIR_TEST_KAFKA_REPLICATION, default 1) under a name of their own,
+ * "weirtest-<time>-<pid>-<n>-NAME", n counting the starts of this process,
+ * and kh_broker_stop() deletes them (DeleteTopics) instead of signalling a
+ * process. So tests must name every topic (and consumer group or
+ * transactional id that must not meet another run's) through kh_topic(),
+ * which is the identity without the variable: nothing changes for the
+ * weir-kafka runs. A broker without CreateTopics (weir-kafka itself: the
+ * mock cluster has no admin API) gets its topics auto-created by a Metadata
+ * request instead, with the broker's default partition count, said on
+ * stderr; kh_partitions() tells the count a topic really has. The variable
+ * has a name of its own so that the KAFKA_BOOTSTRAP of a cluster.env does
+ * not switch this on by accident.
  *
  * Helpers that cannot do their job fail the running cmocka test with a
  * message (fail_msg); they return only on success.
@@ -30,10 +48,25 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define KH_MAX_NAMES   32
+#define KH_NAME_LEN    250            /* Kafka's topic name limit (249) + NUL */
+
+/* A name a test uses and the name it has on the broker. */
 typedef struct {
-    pid_t pid;                        /* 0 when not running */
-    int   out_fd;                     /* read end of its stdout */
-    char  bootstrap[512];             /* "127.0.0.1:PORT[,...]" */
+    char name[96];                    /* as the test says it */
+    char mapped[KH_NAME_LEN];         /* on the broker (== name for weir-kafka) */
+    int  partitions;                  /* of a topic the harness created, else 0 */
+} kh_name_t;
+
+typedef struct {
+    pid_t     pid;                    /* 0 when not running (always 0 when external) */
+    int       out_fd;                 /* read end of its stdout */
+    char      bootstrap[512];         /* "127.0.0.1:PORT[,...]" */
+    bool      external;               /* started against WEIR_TEST_KAFKA_BOOTSTRAP */
+    bool      up;                     /* external: started, topics not yet deleted */
+    char      prefix[64];             /* external: "weirtest-<time>-<pid>-<n>-" */
+    int       nnames;
+    kh_name_t names[KH_MAX_NAMES];
 } kh_broker_t;
 
 typedef struct {
@@ -62,16 +95,46 @@ typedef struct {
 /* "$WEIR_BUILD_DIR/runtime/kafka/<name>"; a static buffer per name. */
 const char *kh_bin(const char *name);
 
+/* True when WEIR_TEST_KAFKA_BOOTSTRAP is set and not empty: the tests run
+ * against that cluster (see the top of this file). */
+bool kh_external(void);
+
+/* Skips the running test in external mode, saying why (a case that tests
+ * weir-kafka itself or needs what only the mock does). A macro, so that
+ * cmocka reports the test's own line. */
+#define KH_SKIP_IF_EXTERNAL(why)                                                    \
+    do {                                                                            \
+        if (kh_external()) {                                                        \
+            print_message("skipped against an external Kafka cluster "              \
+                          "(WEIR_TEST_KAFKA_BOOTSTRAP): %s\n", (why));              \
+            skip();                                                                 \
+        }                                                                           \
+    } while (0)
+
 /* Starts weir-kafka with the extra arguments (NULL-terminated, may be NULL)
- * and waits up to 10 s for its bootstrap line. */
+ * and waits up to 10 s for its bootstrap line. External mode: creates the
+ * --topic topics on WEIR_TEST_KAFKA_BOOTSTRAP instead and waits until the
+ * cluster's metadata shows every partition with a leader. */
 void kh_broker_start(kh_broker_t *b, const char *const *extra);
 
 /* SIGTERM, then waits up to 10 s (SIGKILL after that). Returns the exit code,
- * or 128+signal when it was killed by one; -1 if it was not running. */
+ * or 128+signal when it was killed by one; -1 if it was not running.
+ * External mode: deletes the topics of this start (a deletion the cluster
+ * refuses is said on stderr, not failed) and returns 0. */
 int  kh_broker_stop(kh_broker_t *b);
 
-/* Sends sig and waits like kh_broker_stop. */
+/* Sends sig and waits like kh_broker_stop (external: as kh_broker_stop). */
 int  kh_broker_signal_stop(kh_broker_t *b, int sig);
+
+/* The name `name` (a topic, or a consumer group or transactional id of the
+ * test) has on b: name itself with weir-kafka, b's prefix + name in external
+ * mode. The string lives as long as b (until the next kh_broker_start). */
+const char *kh_topic(kh_broker_t *b, const char *name);
+
+/* The partition count of a topic named in b's --topic arguments: as asked
+ * for with weir-kafka; in external mode what the cluster reports after
+ * creating it (the broker's default when it could only auto-create it). */
+int  kh_partitions(const kh_broker_t *b, const char *name);
 
 /* Stops every broker the harness started that is still running. */
 void kh_stop_all(void);
@@ -83,9 +146,14 @@ void kh_run(kh_run_t *r, const char *const *argv, int timeout_ms);
 void kh_run_free(kh_run_t *r);
 
 /* Reads every record of topic, from the beginning of each partition up to the
- * high watermark seen at the start, by assigning all partitions (no group).
- * Fails the test when the topic does not exist or cannot be read within
- * timeout_ms. */
+ * end offset seen at the start, by assigning all partitions (no group), with
+ * isolation.level=read_committed: records of aborted or still open
+ * transactions are not read (on weir-kafka this changes nothing: the mock
+ * ignores the isolation level) and the end is the last stable offset. A
+ * partition is done at its end offset or at the end-of-partition event
+ * there, so transaction markers, which take offsets but are no records, do
+ * not keep it waiting. Fails the test when the topic does not exist or
+ * cannot be read within timeout_ms. */
 void kh_topic_read(const char *bootstrap, const char *topic, int timeout_ms, kh_topic_t *t);
 void kh_topic_free(kh_topic_t *t);
 

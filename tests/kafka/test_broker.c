@@ -6,6 +6,9 @@
  * listens on a fixed port when asked (and says so when the port is taken),
  * runs several brokers, keeps only ~5 MB per partition, and exits 0 on
  * SIGTERM and SIGINT.
+ *
+ * All of it is weir-kafka's own behaviour, so against an external cluster
+ * (WEIR_TEST_KAFKA_BOOTSTRAP, see kafka_harness.h) every case is skipped.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +102,8 @@ test_broker_prints_bootstrap_line_and_exits_0_on_sigterm(void **state)
     kh_topic_t t;
     int brokers = 0;
 
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
+
     kh_broker_start(&broker, NULL);
     assert_bootstrap_shape(broker.bootstrap, 1);
     produce_plain(broker.bootstrap, "hello", 10, 20);
@@ -113,6 +118,8 @@ test_broker_prints_bootstrap_line_and_exits_0_on_sigterm(void **state)
 static void
 test_broker_exits_0_on_sigint(void **state)
 {
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
+
     kh_broker_start(&broker, NULL);
     assert_int_equal(kh_broker_signal_stop(&broker, SIGINT), 0);
 }
@@ -120,6 +127,8 @@ test_broker_exits_0_on_sigint(void **state)
 static void
 test_broker_named_topics_get_16_partitions_by_default(void **state)
 {
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
+
     kh_broker_start(&broker, (const char *[]){ "--topic", "transactions,small:3",
                                                "--topic", "flagged-accounts", NULL });
     assert_int_equal(kh_topic_partitions(broker.bootstrap, "transactions", false, NULL), 16);
@@ -133,6 +142,8 @@ test_broker_named_topics_get_16_partitions_by_default(void **state)
 static void
 test_broker_partitions_option_sets_the_named_topics_count(void **state)
 {
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
+
     kh_broker_start(&broker, (const char *[]){ "--partitions", "8", "--topic", "a,b:2", NULL });
     assert_int_equal(kh_topic_partitions(broker.bootstrap, "a", false, NULL), 8);
     assert_int_equal(kh_topic_partitions(broker.bootstrap, "b", false, NULL), 2);
@@ -144,6 +155,8 @@ test_broker_partitions_option_sets_the_named_topics_count(void **state)
 static void
 test_broker_auto_created_topic_gets_the_mock_default_of_4(void **state)
 {
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
+
     kh_broker_start(&broker, (const char *[]){ "--partitions", "16", NULL });
     assert_int_equal(kh_topic_partitions(broker.bootstrap, "auto", true, NULL), 4);
     assert_int_equal(kh_topic_partitions(broker.bootstrap, "auto", false, NULL), 4);
@@ -153,10 +166,13 @@ test_broker_auto_created_topic_gets_the_mock_default_of_4(void **state)
 static void
 test_broker_fixed_port_is_the_advertised_address(void **state)
 {
-    int port = kh_free_port(2), brokers = 0;
+    int port, brokers = 0;
     char portarg[16], expected[64];
     kh_topic_t t;
 
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
+
+    port = kh_free_port(2);
     snprintf(portarg, sizeof(portarg), "%d", port);
     kh_broker_start(&broker, (const char *[]){ "--port", portarg, "--brokers", "2",
                                                "--topic", "fixed:4", NULL });
@@ -182,8 +198,11 @@ test_broker_port_in_use_fails_with_a_message(void **state)
     socklen_t sl = sizeof(sin);
     char portarg[16], expected[64];
     kh_run_t r;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd;
 
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     assert_int_equal(listen(fd, 1), 0);
@@ -205,6 +224,8 @@ test_broker_three_brokers_serve_all_partitions(void **state)
 {
     kh_topic_t t;
     int brokers = 0, per_partition[16] = { 0 };
+
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
 
     kh_broker_start(&broker, (const char *[]){ "--brokers", "3", "--topic", "spread", NULL });
     assert_bootstrap_shape(broker.bootstrap, 3);
@@ -267,6 +288,8 @@ test_broker_keeps_only_about_5mb_per_partition(void **state)
 {
     int64_t lo = -1, hi = -1;
 
+    KH_SKIP_IF_EXTERNAL("it relies on the mock's retention of ~5 MB per partition");
+
     kh_broker_start(&broker, (const char *[]){ "--topic", "one:1", NULL });
     produce_plain(broker.bootstrap, "one", 8000, 1000);        /* ~8 MB */
     kh_watermarks(broker.bootstrap, "one", 0, &lo, &hi);
@@ -286,6 +309,8 @@ test_broker_exits_when_its_parent_exits(void **state)
     char script[1024];
     kh_run_t r;
     long pid;
+
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
 
     /* A shell starts the broker in the background, prints its pid and exits. */
     snprintf(script, sizeof(script),
@@ -334,6 +359,8 @@ test_broker_rejects_bad_arguments_with_exit_2(void **state)
         { { "--bogus", NULL }, "unknown option '--bogus'" },
         { { "extra", NULL }, "unexpected argument 'extra'" },
     };
+
+    KH_SKIP_IF_EXTERNAL("it tests weir-kafka itself");
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *argv[6] = { kh_bin("weir-kafka") };

@@ -21,7 +21,13 @@
  * from a per-instance counter, so an append is a blind write and a key's
  * elements come back in insertion order. The counter survives reopening
  * through a high-water mark in the default column family, raised one block
- * at a time before the numbers under it are used.
+ * at a time before the numbers under it are used. Elements appended to a
+ * list without TTL while they sit in the write cache go out together as one
+ * chunk entry, suffixed [sequence number of its first element][0x01], whose
+ * value is the elements as [u32 length][bytes]...: one memtable insert per
+ * key and write-out instead of one per element (the join stores every row
+ * it sees). Readers expand chunks; snapshots handed to other backends are
+ * read as single elements.
  *
  * Writes skip the write-ahead log. A clean close flushes the memtables
  * (RocksDB flushes on close when the log is off), and atomic flush keeps
@@ -82,6 +88,7 @@
 #define META_LEN      10             /* [kind][has ttl][ttl: 8 bytes] */
 #define SEQ_BLOCK     65536
 #define SEQ_LEN       8
+#define CHUNK_TAG     0x01           /* after the sequence number: a chunk */
 #define MIB           ((size_t)1 << 20)
 
 /* RocksDB's InfoLogLevel */
@@ -108,9 +115,11 @@ typedef struct wc_entry {
     cf_t     *cf;                              /* NULL: free slot */
     uint64_t  hash;
     char     *k, *v;                           /* in the cache's arena */
-    uint32_t  klen, vlen;
+    uint32_t  klen, vlen, vcap;
     bool      dirty;                           /* RocksDB does not have it yet */
     bool      absent;                          /* no value: never stored, or deleted */
+    bool      chunk;                           /* list appends of key k (no suffix) */
+    uint64_t  seq;                             /* chunk: its first element's number */
 } wc_entry_t;
 
 typedef struct wcache {
@@ -120,6 +129,7 @@ typedef struct wcache {
     size_t       dirty;
     weir_arena_t arena;
     rocksdb_writebatch_t *wb;                  /* its own: a restore fills rb->wb */
+    weir_buf_t   kbuf;                         /* chunk keys being written */
 } wcache_t;
 
 typedef struct rdb_backend {
@@ -950,6 +960,7 @@ wc_free(wcache_t *c)
     if (c->cap > 0) {
         weir_arena_free(&c->arena);
         rocksdb_writebatch_destroy(c->wb);
+        weir_buf_free(&c->kbuf);
     }
     memset(c, 0, sizeof(*c));
 }
@@ -993,10 +1004,24 @@ wc_write(rdb_backend_t *rb, cf_t *only)
         wc_entry_t *e = &c->slots[i];
         if (e->cf == NULL || !e->dirty || (only != NULL && e->cf != only))
             continue;
-        if (e->absent)
+        if (e->chunk) {
+            /* [key][first seq][CHUNK_TAG]; the entry starts an empty chunk */
+            char sfx[SEQ_LEN + 1];
+            weir__be64_put(sfx, e->seq);
+            sfx[SEQ_LEN] = CHUNK_TAG;
+            weir_buf_reset(&c->kbuf);
+            if (weir_buf_append(&c->kbuf, e->k, e->klen) != 0 ||
+                weir_buf_append(&c->kbuf, sfx, sizeof(sfx)) != 0) {
+                rocksdb_writebatch_clear(c->wb);
+                return WEIR_ENOMEM;
+            }
+            rocksdb_writebatch_put_cf(c->wb, e->cf->h, c->kbuf.data, c->kbuf.len, e->v, e->vlen);
+            e->vlen = 0;
+        } else if (e->absent) {
             rocksdb_writebatch_delete_cf(c->wb, e->cf->h, e->k, e->klen);
-        else
+        } else {
             rocksdb_writebatch_put_cf(c->wb, e->cf->h, e->k, e->klen, e->v, e->vlen);
+        }
         e->dirty = false;
         e->cf->dirty--;
         c->dirty--;
@@ -1018,7 +1043,7 @@ wc_set(rdb_backend_t *rb, cf_t *cf, const char *k, size_t klen, const char *v, s
     uint64_t h = XXH3_64bits(k, klen);
     wc_entry_t *e = wc_slot(c, cf, k, klen, h);
     bool fresh = e->cf == NULL;
-    size_t need = (fresh ? klen : 0) + (absent || (!fresh && vlen <= e->vlen) ? 0 : vlen);
+    size_t need = (fresh ? klen : 0) + (absent || (!fresh && vlen <= e->vcap) ? 0 : vlen);
     int rc;
 
     if (need > 0 && (c->n >= c->n_max || weir_arena_used(&c->arena) + need > c->bytes_max)) {
@@ -1036,18 +1061,19 @@ wc_set(rdb_backend_t *rb, cf_t *cf, const char *k, size_t klen, const char *v, s
         e->hash = h;
         e->cf = cf;
         e->v = NULL;
-        e->vlen = 0;
-        e->dirty = false;
+        e->vlen = e->vcap = 0;
+        e->dirty = e->chunk = false;
         c->n++;
     }
     e->absent = absent;
     if (!absent) {
-        /* a value no longer than the last one reuses its bytes */
-        if (e->v == NULL || vlen > e->vlen) {
+        /* a value no longer than the room of the last one reuses its bytes */
+        if (e->v == NULL || vlen > e->vcap) {
             if ((e->v = weir_arena_alloc(&c->arena, vlen > 0 ? vlen : 1)) == NULL) {
                 e->absent = true;
                 return WEIR_ENOMEM;
             }
+            e->vcap = (uint32_t)(vlen > 0 ? vlen : 1);
         }
         memcpy(e->v, v, vlen);
         e->vlen = (uint32_t)vlen;
@@ -1058,6 +1084,116 @@ wc_set(rdb_backend_t *rb, cf_t *cf, const char *k, size_t klen, const char *v, s
         c->dirty++;
     }
     return 0;
+}
+
+/* Appends element val (number seq) to the pending chunk of the list key
+ * whose stored prefix is in rb->key. */
+static int
+wc_append(rdb_backend_t *rb, cf_t *cf, uint64_t seq, const void *val, size_t vlen)
+{
+    wcache_t *c = &rb->wc;
+    const char *k = rb->key.data;
+    size_t klen = rb->key.len, want;
+    uint64_t h = XXH3_64bits(k, klen);
+    wc_entry_t *e = wc_slot(c, cf, k, klen, h);
+    char len4[4];
+    int rc;
+
+    if (vlen > UINT32_MAX - 4)
+        return WEIR_E2BIG;
+    if (e->cf != NULL && (e->absent || !e->chunk)) {
+        e->absent = false;                   /* a cleared list starts over */
+        e->chunk = true;
+        e->vlen = 0;
+    }
+    want = (e->cf != NULL ? e->vlen : 0) + 4 + vlen;
+    if (e->cf == NULL || want > e->vcap) {
+        /* room doubles, so a hot key's appends copy O(n) bytes in all */
+        size_t cap = e->cf != NULL && e->vcap > 0 ? (size_t)e->vcap * 2 : 64;
+        size_t need;
+        while (cap < want)
+            cap *= 2;
+        if (cap > UINT32_MAX)
+            cap = want;
+        need = cap + (e->cf == NULL ? klen : 0);
+        if (c->n >= c->n_max || weir_arena_used(&c->arena) + need > c->bytes_max) {
+            if ((rc = wc_write(rb, NULL)) != 0)
+                return rc;
+            wc_clear(c);
+            e = wc_slot(c, cf, k, klen, h);
+            want = 4 + vlen;
+            cap = want > 64 ? want : 64;
+        }
+        if (e->cf == NULL) {
+            if ((e->k = weir_arena_alloc(&c->arena, klen)) == NULL)
+                return WEIR_ENOMEM;
+            memcpy(e->k, k, klen);
+            e->klen = (uint32_t)klen;
+            e->hash = h;
+            e->cf = cf;
+            e->v = NULL;
+            e->vlen = e->vcap = 0;
+            e->dirty = e->absent = false;
+            e->chunk = true;
+            c->n++;
+        }
+        char *nv = weir_arena_alloc(&c->arena, cap);
+        if (nv == NULL)
+            return WEIR_ENOMEM;
+        if (e->vlen > 0)
+            memcpy(nv, e->v, e->vlen);
+        e->v = nv;
+        e->vcap = (uint32_t)cap;
+    }
+    if (e->vlen == 0)
+        e->seq = seq;
+    len4[0] = (char)(vlen & 0xff);
+    len4[1] = (char)((vlen >> 8) & 0xff);
+    len4[2] = (char)((vlen >> 16) & 0xff);
+    len4[3] = (char)((vlen >> 24) & 0xff);
+    memcpy(e->v + e->vlen, len4, 4);
+    if (vlen > 0)
+        memcpy(e->v + e->vlen + 4, val, vlen);
+    e->vlen += (uint32_t)(4 + vlen);
+    if (!e->dirty) {
+        e->dirty = true;
+        cf->dirty++;
+        c->dirty++;
+    }
+    return 0;
+}
+
+/* Whether stored key k is a list chunk. */
+static bool
+is_chunk(const char *k, size_t n)
+{
+    const char *key, *sfx;
+    size_t klen, slen;
+    int kg;
+
+    return weir__key_split(k, n, &kg, &key, &klen, &sfx, &slen) == 0 &&
+           slen == SEQ_LEN + 1 && (unsigned char)sfx[SEQ_LEN] == CHUNK_TAG;
+}
+
+/* The next element of chunk v (vlen bytes) at *off: 1 with it in *e, *elen;
+ * 0 at the end; WEIR_EPROTO when malformed. */
+static int
+chunk_next(const char *v, size_t vlen, size_t *off, const char **e, size_t *elen)
+{
+    const unsigned char *p = (const unsigned char *)v + *off;
+    size_t len;
+
+    if (*off == vlen)
+        return 0;
+    if (vlen - *off < 4)
+        return WEIR_EPROTO;
+    len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+    if (len > vlen - *off - 4)
+        return WEIR_EPROTO;
+    *e = v + *off + 4;
+    *elen = len;
+    *off += 4 + len;
+    return 1;
 }
 
 /* Looks the key in rb->key up for s: 1 with the stored value in *v, *n;
@@ -1329,9 +1465,22 @@ rdb_count(weir_state_t *s, size_t *count)
     if ((it = rocksdb_create_iterator_cf(rb->db, rb->ro, cf_of(s))) == NULL)
         return WEIR_ENOMEM;
     for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t vlen;
-        const char *v = rocksdb_iter_value(it, &vlen);
+        size_t vlen, kn;
+        const char *v = rocksdb_iter_value(it, &vlen), *k = rocksdb_iter_key(it, &kn);
 
+        if (s->kind == WEIR__STATE_LIST && s->ttl_us == 0 && is_chunk(k, kn)) {
+            size_t off = 0, elen;
+            const char *e;
+            int r2;
+            while ((r2 = chunk_next(v, vlen, &off, &e, &elen)) == 1)
+                n++;
+            if (r2 != 0) {
+                rocksdb_iter_destroy(it);
+                return weir__state_fail(s->b, WEIR_EPROTO, "state '%s': corrupt list chunk",
+                                        s->name);
+            }
+            continue;
+        }
         if (s->ttl_us == 0 ||
             (vlen >= WEIR__TS_LEN &&
              !weir__state_expired((int64_t)weir__be64_get(v), s->ttl_us, now)))
@@ -1366,9 +1515,26 @@ rdb_range_visit(weir_state_t *s, int kg_first, int kg_last, weir_state_visit_cb 
 
         if (weir__key_split(k, n, &kg, &key, &klen, &suffix, &slen) != 0 ||
             (s->kind == WEIR__STATE_VALUE && slen != 0) ||
-            (s->kind == WEIR__STATE_LIST && slen != SEQ_LEN)) {
+            (s->kind == WEIR__STATE_LIST && slen != SEQ_LEN && slen != SEQ_LEN + 1)) {
             rc = weir__state_fail(s->b, WEIR_EPROTO, "state '%s': corrupt stored key", s->name);
             break;
+        }
+        if (s->kind == WEIR__STATE_LIST && slen == SEQ_LEN + 1) {
+            size_t off = 0, elen;
+            const char *e;
+            if (hdr != 0 || (unsigned char)suffix[SEQ_LEN] != CHUNK_TAG) {
+                rc = weir__state_fail(s->b, WEIR_EPROTO, "state '%s': corrupt stored key",
+                                      s->name);
+                break;
+            }
+            while ((rc = chunk_next(v, vlen, &off, &e, &elen)) == 1 &&
+                   (rc = vcb(arg, kg, key, klen, e, elen)) == 0)
+                ;
+            if (rc == WEIR_EPROTO)
+                rc = weir__state_fail(s->b, rc, "state '%s': corrupt list chunk", s->name);
+            if (rc != 0)
+                break;
+            continue;
         }
         if ((rc = live(s, k, n, v, vlen, now)) < 0)
             break;
@@ -1412,6 +1578,14 @@ rdb_list_add(weir_state_t *s, int kg, const void *key, size_t klen, const void *
             return rdb_fail(rb, rerr, "writing the list sequence");
         rb->seq_mark = rb->seq_next + SEQ_BLOCK;
     }
+    if (rb->wc.cap > 0 && s->ttl_us == 0 && !((rdb_state_t *)s)->cf->has_ttl) {
+        /* into the key's pending chunk */
+        if ((rc = make_key(rb, kg, key, klen, NULL, 0)) != 0 ||
+            (rc = wc_append(rb, ((rdb_state_t *)s)->cf, rb->seq_next, val, vlen)) != 0)
+            return rc;
+        rb->seq_next++;
+        return 0;
+    }
     weir__be64_put(seq, rb->seq_next);
     if ((rc = make_key(rb, kg, key, klen, seq, sizeof(seq))) != 0 ||
         (rc = make_val(rb, s, val, vlen, &v, &n)) != 0 ||
@@ -1424,17 +1598,46 @@ rdb_list_add(weir_state_t *s, int kg, const void *key, size_t klen, const void *
 static int
 rdb_list_get(weir_state_t *s, int kg, const void *key, size_t klen, weir_state_elem_cb cb, void *arg)
 {
+    rdb_backend_t *rb = backend_of(s);
     size_t hdr = s->ttl_us > 0 ? WEIR__TS_LEN : 0;
     int64_t now = hdr > 0 ? weir__state_now() : 0;
     range_t r;
     int rc;
 
-    if ((rc = wc_sync(s)) != 0 || (rc = range_open_key(s, kg, key, klen, &r)) != 0)
+    bool any = false, cached = rb->wc.cap > 0 && hdr == 0;
+
+    if ((rc = wc_sync(s)) != 0)
+        return rc;
+    if (cached) {
+        /* a key known to have no element costs no iterator (a join probes
+         * the other side for every row, and most keys have nothing there) */
+        wc_entry_t *e;
+        if ((rc = make_key(rb, kg, key, klen, NULL, 0)) != 0)
+            return rc;
+        e = wc_slot(&rb->wc, ((rdb_state_t *)s)->cf, rb->key.data, rb->key.len,
+                    XXH3_64bits(rb->key.data, rb->key.len));
+        if (e->cf != NULL && e->absent)
+            return 0;
+    }
+    if ((rc = range_open_key(s, kg, key, klen, &r)) != 0)
         return rc;
     for (; rocksdb_iter_valid(r.it); rocksdb_iter_next(r.it)) {
         size_t n, vlen;
         const char *k = rocksdb_iter_key(r.it, &n), *v = rocksdb_iter_value(r.it, &vlen);
 
+        any = true;
+        if (hdr == 0 && is_chunk(k, n)) {
+            size_t off = 0, elen;
+            const char *e;
+            while ((rc = chunk_next(v, vlen, &off, &e, &elen)) == 1 &&
+                   (rc = cb(arg, e, elen)) == 0)
+                ;
+            if (rc == WEIR_EPROTO)
+                rc = weir__state_fail(s->b, rc, "state '%s': corrupt list chunk", s->name);
+            if (rc != 0)
+                break;
+            continue;
+        }
         if ((rc = live(s, k, n, v, vlen, now)) < 0)
             break;
         if (rc == 0)
@@ -1445,6 +1648,9 @@ rdb_list_get(weir_state_t *s, int kg, const void *key, size_t klen, weir_state_e
     if (rc == 0)
         rc = range_status(s, &r);
     range_close(&r);
+    /* remember the empty key (the callback may have used rb->key) */
+    if (rc == 0 && !any && cached && (rc = make_key(rb, kg, key, klen, NULL, 0)) == 0)
+        rc = wc_set(rb, ((rdb_state_t *)s)->cf, rb->key.data, rb->key.len, NULL, 0, true, false);
     return rc;
 }
 
@@ -1793,6 +1999,32 @@ weir__rdb_snapshot_read(const char *dbdir, const weir__snap_meta_t *meta, int kg
             size_t klen, vlen;
             const char *k = rocksdb_iter_key(it, &klen), *v = rocksdb_iter_value(it, &vlen);
 
+            if (meta->states[j].kind == WEIR__STATE_LIST && is_chunk(k, klen)) {
+                /* its elements, numbered from the chunk's first one on:
+                 * in order, and before the next chunk's */
+                char ek[WEIR__PREFIX_MAX + WEIR_STATE_KEY_MAX + SEQ_LEN];
+                uint64_t seq = weir__be64_get(k + klen - SEQ_LEN - 1);
+                size_t off = 0, elen, plen = klen - SEQ_LEN - 1;
+                const char *e;
+
+                if (plen > sizeof(ek) - SEQ_LEN) {
+                    rc = weir_err_set(err, WEIR_EPROTO, "snapshot %s: a list key too long",
+                                      dbdir);
+                    break;
+                }
+                memcpy(ek, k, plen);
+                while ((rc = chunk_next(v, vlen, &off, &e, &elen)) == 1) {
+                    weir__be64_put(ek + plen, seq++);
+                    if ((rc = sink->entry(sink->arg, ek, plen + SEQ_LEN, e, elen)) != 0)
+                        break;
+                }
+                if (rc == WEIR_EPROTO)
+                    rc = weir_err_set(err, rc, "snapshot %s: corrupt list chunk in state '%s'",
+                                      dbdir, meta->states[j].name);
+                if (rc != 0)
+                    break;
+                continue;
+            }
             if ((rc = sink->entry(sink->arg, k, klen, v, vlen)) != 0)
                 break;
         }

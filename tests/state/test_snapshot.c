@@ -1114,7 +1114,7 @@ test_errors_come_with_messages_never_crashes(void **unused)
 
     clock_fake(T0);
     b = new_backend(0, 127);
-    fill(b, 0, 127, 0, 100, "err");
+    fill(b, 0, 127, 0, 400, "err");       /* enough for an SST of several blocks */
     snap(b, dir, sizeof(dir));
 
     /* into an existing directory */

@@ -193,18 +193,54 @@ apply(side_t *s, uint64_t op, int kg, const char *key, const char *ukey, const c
     }
 }
 
-/* Everything a side holds, as text. */
+/* Orders list lines "kg/key=value" by kg/key only, keeping the order of a
+ * key's elements (the scan gives them in insertion order): a stable sort,
+ * the index breaking ties. */
+typedef struct { const char *s; int i; } keyed_line_t;
+
+static int
+cmp_keyed(const void *a, const void *b)
+{
+    const keyed_line_t *x = a, *y = b;
+    size_t nx = strcspn(x->s, "="), ny = strcspn(y->s, "=");
+    int c = memcmp(x->s, y->s, nx < ny ? nx : ny);
+
+    if (c == 0 && nx != ny)
+        c = nx < ny ? -1 : 1;
+    return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Everything a side holds, as text; list elements in their order. */
 static char *
 dump(side_t *s)
 {
-    lines_t t = { 0 };
+    lines_t t = { 0 }, l = { 0 };
+    keyed_line_t *kl;
+    char *a, *b, *out;
 
     push(&t, "counts %zu %zu %zu", weir_state_count(s->v), weir_state_count(s->l),
          weir_state_count(s->m));
     assert_int_equal(weir_state_scan(s->v, 0, 7, visit_cb, &t), 0);
-    assert_int_equal(weir_state_scan(s->l, 0, 7, visit_cb, &t), 0);
     assert_int_equal(weir_state_map_scan(s->m, 0, 7, mvisit_cb, &t), 0);
-    return joined(&t, true);
+    a = joined(&t, true);
+    assert_int_equal(weir_state_scan(s->l, 0, 7, visit_cb, &l), 0);
+    kl = calloc((size_t)l.n + 1, sizeof(*kl));
+    assert_non_null(kl);
+    for (int i = 0; i < l.n; i++)
+        kl[i] = (keyed_line_t){ l.s[i], i };
+    qsort(kl, (size_t)l.n, sizeof(*kl), cmp_keyed);
+    for (int i = 0; i < l.n; i++)
+        push(&t, "%s", kl[i].s);
+    free(kl);
+    b = joined(&t, false);
+    free(joined(&l, false));                /* frees l */
+    out = malloc(strlen(a) + strlen(b) + 1);
+    assert_non_null(out);
+    strcpy(out, a);
+    strcat(out, b);
+    free(a);
+    free(b);
+    return out;
 }
 
 static void

@@ -820,6 +820,10 @@ usage(FILE *f)
         "  --state-dir DIR            keyed state (RocksDB) directory (env WEIR_STATE_DIR;\n"
         "                             default $TMPDIR/weir-state-<id>-<pid>, removed at exit);\n"
         "                             job folders left in it are cleared at start\n"
+        "  --state-cache-mb N         RocksDB write-back cache per keyed subtask, MiB\n"
+        "                             (env WEIR_STATE_CACHE_MB; default 32, 0 = off)\n"
+        "  --block-cache-mb N         RocksDB block cache shared by the process, MiB\n"
+        "                             (env WEIR_BLOCK_CACHE_MB; default 128)\n"
         "  --log-level L              error|warn|info|debug (env WEIR_LOG_LEVEL)\n");
 }
 
@@ -878,11 +882,16 @@ main(int argc, char **argv)
         { "secret", required_argument, NULL, 'S' },
         { "state-dir", required_argument, NULL, 'D' },
         { "log-level", required_argument, NULL, 'l' },
+        { "state-cache-mb", required_argument, NULL, 'C' },
+        { "block-cache-mb", required_argument, NULL, 'B' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *jm = weir_env_or("WEIR_JOBMANAGER", NULL), *level = weir_env_or("WEIR_LOG_LEVEL", "info");
     const char *hb = "1s", *colon;
+    const char *state_cache = weir_env_or("WEIR_STATE_CACHE_MB", NULL);
+    const char *block_cache = weir_env_or("WEIR_BLOCK_CACHE_MB", NULL);
+    weir_state_rocksdb_tuning_t tuning;
     weir_err_t err = { 0 };
     int c, lvl;
 
@@ -901,6 +910,8 @@ main(int argc, char **argv)
         case 'S': snprintf(tm.secret, sizeof(tm.secret), "%s", optarg); break;
         case 'D': snprintf(tm.state_dir, sizeof(tm.state_dir), "%s", optarg); break;
         case 'l': level = optarg; break;
+        case 'C': state_cache = optarg; break;
+        case 'B': block_cache = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -922,6 +933,28 @@ main(int argc, char **argv)
         fprintf(stderr, "weir-taskmanager: bad --slots, --jobmanager port or --heartbeat-interval\n");
         return 2;
     }
+    weir_state_rocksdb_tuning_defaults(&tuning);
+    {
+        const char *val[2] = { state_cache, block_cache };
+        size_t *field[2] = { &tuning.write_cache_bytes, &tuning.block_cache_bytes };
+        for (int k = 0; k < 2; k++) {
+            char *end = NULL;
+            long long mb;
+            if (val[k] == NULL)
+                continue;
+            mb = strtoll(val[k], &end, 10);
+            if (end == val[k] || *end != '\0' || mb < 0 || mb > 1 << 20) {
+                fprintf(stderr, "weir-taskmanager: bad --%s '%s': a number of MiB\n",
+                        k == 0 ? "state-cache-mb" : "block-cache-mb", val[k]);
+                return 2;
+            }
+            *field[k] = (size_t)mb << 20;
+        }
+    }
+    if (weir_state_rocksdb_tune(&tuning) != 0) {
+        fprintf(stderr, "weir-taskmanager: --block-cache-mb must be at least 1\n");
+        return 2;
+    }
     if (tm.id[0] == '\0')
         snprintf(tm.id, sizeof(tm.id), "tm-%d", (int)getpid());
     if (tm.state_dir[0] == '\0' && getenv("WEIR_STATE_DIR") != NULL)
@@ -938,6 +971,13 @@ main(int argc, char **argv)
         weir_log_error("cannot clear state directory %s", tm.state_dir);
         return 1;
     }
+    if (tuning.write_cache_bytes > 0)
+        weir_log_info("keyed state in %s: RocksDB write cache %zu MiB per keyed subtask, "
+                      "block cache %zu MiB", tm.state_dir, tuning.write_cache_bytes >> 20,
+                      tuning.block_cache_bytes >> 20);
+    else
+        weir_log_info("keyed state in %s: RocksDB write cache off, block cache %zu MiB",
+                      tm.state_dir, tuning.block_cache_bytes >> 20);
 
     signal(SIGPIPE, SIG_IGN);
     tm.loop = uv_default_loop();

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "harness.h"
 
@@ -74,7 +75,7 @@ taskmanagers_used(const json_t *job)
 }
 
 static void
-test_bounded_count_job_finishes_with_exact_per_key_counts(void **state)
+run_count_job(void)
 {
     hc_cluster_t *c = hc_start(&(hc_opts_t){ .ntms = 2, .slots = 2 });
     char out[PATH_MAX], count[32], jid[HC_JOB_ID_LEN + 1];
@@ -139,7 +140,57 @@ test_bounded_count_job_finishes_with_exact_per_key_counts(void **state)
     assert_int_equal(hc_overview_int(c, "slots-available"), 4);
     assert_int_equal(hc_overview_int(c, "jobs-finished"), 1);
     assert_int_equal(hc_overview_int(c, "jobs-running"), 0);
+    {
+        /* the task managers say how their keyed state is cached */
+        const char *want = getenv("WEIR_STATE_CACHE_MB") != NULL ? "RocksDB write cache off"
+                                                                : "RocksDB write cache 32 MiB";
+        for (int i = 0; i < c->ntms; i++) {
+            char *log = hc_slurp(c->tms[i].log, NULL);
+            if (log == NULL || strstr(log, want) == NULL)
+                fail_msg("%s's log does not say '%s'", c->tms[i].id, want);
+            free(log);
+        }
+    }
     hc_stop(c);
+}
+
+static void
+test_bounded_count_job_finishes_with_exact_per_key_counts(void **state)
+{
+    (void)state;
+    run_count_job();
+}
+
+/* The same with the RocksDB write-back cache off (--state-cache-mb 0, here
+ * through the environment the task managers inherit): the same answer. */
+static void
+test_the_same_without_the_state_cache(void **state)
+{
+    (void)state;
+    setenv("WEIR_STATE_CACHE_MB", "0", 1);
+    run_count_job();
+    unsetenv("WEIR_STATE_CACHE_MB");
+}
+
+/* A bad size is refused before anything starts. */
+static void
+test_bad_cache_sizes_are_refused(void **state)
+{
+    static const char *const bad[] = { "--state-cache-mb x", "--state-cache-mb -1",
+                                       "--block-cache-mb 0", "--state-cache-mb 12abc" };
+    const char *bd = getenv("WEIR_BUILD_DIR");
+    char cmd[1024];
+
+    (void)state;
+    assert_non_null(bd);
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        int st;
+        snprintf(cmd, sizeof(cmd), "%s/runtime/taskmanager/weir-taskmanager "
+                 "--jobmanager 127.0.0.1:1 %s 2>/dev/null", bd, bad[k]);
+        st = system(cmd);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 2)
+            fail_msg("'%s' did not exit 2 (status %d)", bad[k], st);
+    }
 }
 
 int
@@ -148,6 +199,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_bounded_count_job_finishes_with_exact_per_key_counts,
                                   hc_teardown),
+        cmocka_unit_test_teardown(test_the_same_without_the_state_cache, hc_teardown),
+        cmocka_unit_test(test_bad_cache_sizes_are_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

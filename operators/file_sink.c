@@ -518,7 +518,10 @@ file_sink_finish(weir_op_t *op, weir_batch_t *out, weir_err_t *err)
     int rc;
 
     if (s->eo) {
-        /* end of a bounded input: everything is final now */
+        /* end of a bounded input: the final checkpoint seals what is open
+         * and its completion publishes it (without one, everything now) */
+        if (op->ctx->final_checkpoint)
+            return 0;
         if ((rc = eo_seal(op, s, s->epoch, err)) != 0)
             return rc;
         return eo_commit(op, s, INT64_MAX, err);

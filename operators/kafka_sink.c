@@ -625,8 +625,9 @@ ksink_finish(weir_op_t *op, weir_batch_t *out, weir_err_t *err)
     int rc;
 
     (void)out;
-    if (s->conf->delivery == DELIVERY_EXACTLY_ONCE) {
-        /* end of a bounded input: what is pending and what came since */
+    if (s->conf->delivery == DELIVERY_EXACTLY_ONCE && !op->ctx->final_checkpoint) {
+        /* end of a bounded input, no final checkpoint to come: what is
+         * pending and what came since, now */
         if ((rc = ksink_notify(op, INT64_MAX, err)) != 0)
             return rc;
         if (s->cur.n > 0 &&

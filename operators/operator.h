@@ -141,6 +141,11 @@ typedef struct weir_op_ctx {
     volatile int         *canceled;        /* set when the task is canceled */
     int64_t               checkpoint_interval_us; /* 0: the job takes no checkpoints */
     bool                  exactly_once;    /* checkpoint mode exactly_once */
+    /* The job takes checkpoints, and one more completes after finish()
+     * before the task ends (Flink's final checkpoint): a sink's finish()
+     * commits nothing then; what it holds goes into that checkpoint and is
+     * committed by notify_complete like any other. */
+    bool                  final_checkpoint;
     int                   attempt;         /* the job's attempt (restarts) */
     weir_op_metrics_t    *metrics;         /* the subtask's; never NULL at run time */
     /* sources of an own_event_time kind with a `watermark:` block: the

@@ -96,6 +96,8 @@ jm_ckpt_free(jm_job_t *j)
     free(j->ckpt_acked);
     free(j->ckpt_finished);
     j->ckpt_finished = NULL;
+    free(j->ckpt_ended);
+    j->ckpt_ended = NULL;
     free(j->ckpt_latest_dir);
     free(j->ckpt_last_failure);
     free(j->ckpt_kept);
@@ -202,10 +204,13 @@ trigger(jm_t *jm, jm_job_t *j, uint64_t now)
 
     free(j->ckpt_acked);
     free(j->ckpt_finished);
+    free(j->ckpt_ended);
     j->ckpt_acked = calloc((size_t)n, sizeof(bool));
     j->ckpt_finished = calloc((size_t)n, sizeof(bool));
-    if (j->ckpt_acked == NULL || j->ckpt_finished == NULL)
+    j->ckpt_ended = calloc((size_t)n, sizeof(bool));
+    if (j->ckpt_acked == NULL || j->ckpt_finished == NULL || j->ckpt_ended == NULL)
         return;
+    j->ckpt_asap = false;
     /* finished subtasks count as acknowledged, with nothing to save */
     for (int v = 0; v < p->nvertices; v++)
         for (int s = 0; s < p->vertices[v].parallelism; s++, k++)
@@ -279,8 +284,9 @@ jm_ckpt_tick(jm_t *jm, jm_job_t *j, uint64_t now)
         }
     if (!source_running)
         return;                      /* no barrier could start: the job is draining */
-    /* a savepoint asked for goes at once */
-    if (j->sp_target == NULL &&
+    /* a savepoint asked for goes at once, and so does the final checkpoint
+     * a source that ended waits for */
+    if (j->sp_target == NULL && !j->ckpt_asap &&
         (now - j->ckpt_last_trigger_mono < (uint64_t)(c->interval_us / 1000) ||
          now - j->ckpt_last_end_mono < (uint64_t)(c->min_pause_us / 1000)))
         return;
@@ -347,6 +353,13 @@ write_metadata(jm_t *jm, jm_job_t *j, weir_err_t *err)
                 if (j->ckpt_finished != NULL && j->ckpt_finished[base + s])
                     json_array_append_new(fin, json_integer(s));
             json_object_set_new(jv, "finished", fin);
+            /* subtasks that had ended their input (finish() ran) and waited
+             * for this checkpoint: a restore commits, and does not run them */
+            fin = json_array();
+            for (int s = 0; s < pv->parallelism; s++)
+                if (j->ckpt_ended != NULL && j->ckpt_ended[base + s])
+                    json_array_append_new(fin, json_integer(s));
+            json_object_set_new(jv, "ended", fin);
         }
         json_array_append_new(vertices, jv);
     }
@@ -561,6 +574,8 @@ jm_ckpt_ack(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
         return;
     j->ckpt_acked[base + s] = true;
     j->ckpt_acks++;
+    if (weir_msg_get_int(msg, "ended", 0) != 0 && j->ckpt_ended != NULL)
+        j->ckpt_ended[base + s] = true;
     {
         jm_ckpt_hist_t *h = jm_ckpt_hist_find(j, ckpt);
         if (h != NULL)
@@ -575,6 +590,19 @@ jm_ckpt_ack(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
         j->ckpt_pending_align_us = align;
     if (j->ckpt_acks == j->ckpt_needed)
         completed(jm, j);
+}
+
+void
+jm_ckpt_ended(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
+{
+    char id[WEIR_JOB_ID_LEN + 1];
+    jm_job_t *j = jm_job_find(jm, weir_msg_get_str(msg, "job", id, sizeof(id)));
+
+    (void)tm;
+    if (j == NULL || weir_msg_get_int(msg, "attempt", -1) != j->attempt)
+        return;
+    j->ckpt_asap = true;
+    jm_ckpt_tick(jm, j, jm_mono_ms());
 }
 
 void

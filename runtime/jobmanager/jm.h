@@ -143,6 +143,8 @@ struct jm_job {
     int            ckpt_acks, ckpt_needed;
     bool          *ckpt_acked;           /* [vertex base + subtask] */
     bool          *ckpt_finished;        /* [vertex base + subtask]: finished at trigger */
+    bool          *ckpt_ended;           /* [vertex base + subtask]: had ended its input */
+    bool           ckpt_asap;            /* a source ended: its final checkpoint now */
     uint64_t       ckpt_pending_bytes;
     int64_t        ckpt_pending_sync_us; /* slowest subtask */
     int64_t        ckpt_pending_align_us;/* longest alignment */
@@ -233,6 +235,8 @@ void jm_ckpt_abort_pending(jm_t *jm, jm_job_t *j, const char *why);
 /* Subtask (v, s) of j finished: a checkpoint still waiting for it is
  * abandoned (the next one goes without it). */
 void jm_ckpt_subtask_finished(jm_t *jm, jm_job_t *j, int v, int s);
+/* A source subtask ended its input and waits for a final checkpoint. */
+void jm_ckpt_ended(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg);
 /* <ckpt_base>/<job id> */
 void jm_ckpt_job_dir(const jm_t *jm, const jm_job_t *j, char *out, size_t cap);
 void jm_ckpt_free(jm_job_t *j);

@@ -883,6 +883,8 @@ rpc_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
             handle_task_state(jm, tm, &u.data);
         else if (strcmp(type, "ack") == 0)
             jm_ckpt_ack(jm, tm, &u.data);
+        else if (strcmp(type, "ended") == 0)
+            jm_ckpt_ended(jm, tm, &u.data);
     }
     msgpack_unpacked_destroy(&u);
 }

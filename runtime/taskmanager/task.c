@@ -63,6 +63,7 @@ typedef struct in_chan {
     int          src;            /* sending subtask */
     int          input;          /* head operator input index */
     bool         eos;
+    bool         data_end;       /* end of data (or eos) seen: no more records */
     weir_task_t *local;          /* sending task when local */
     int          local_out;      /* its output channel index */
     const char  *addr;           /* sending task manager when remote */
@@ -94,6 +95,10 @@ struct weir_task {
     int                     nin;
     in_chan_t              *in;
     int                     in_open;     /* channels without EOS yet */
+    int                     data_open;   /* channels that may still send records */
+    bool                    final_mode;  /* checkpoints: a final one before the end */
+    bool                    ended;       /* finish() ran; END_OF_DATA went downstream */
+    int64_t                 final_ckpt;  /* first checkpoint taken after ending */
     int                     nout;
     out_chan_t             *out;
     int                     nedges_out;
@@ -458,9 +463,10 @@ run_chain(weir_task_t *t, int from, int input, const weir_batch_t *b)
     return cur->nrows > 0 ? emit(t, cur) : 0;
 }
 
-/* End of input: finish every operator in order, pushing what each emits. */
+/* End of input: finish every operator in order, pushing what each emits,
+ * and send what is staged. */
 static int
-finish_chain(weir_task_t *t)
+finish_ops(weir_task_t *t)
 {
     int rc;
 
@@ -481,13 +487,26 @@ finish_chain(weir_task_t *t)
                 return rc;
         }
     }
-    rc = flush_all(t);
-    if (rc != 0)
-        return rc;
-    for (int c = 0; c < t->nout; c++)
-        if ((rc = chan_send_eos(t, &t->out[c])) != 0)
-            return rc;
-    return 0;
+    return flush_all(t);
+}
+
+static int
+send_eos_all(weir_task_t *t)
+{
+    int rc = 0;
+
+    for (int c = 0; c < t->nout && rc == 0; c++)
+        rc = chan_send_eos(t, &t->out[c]);
+    return rc;
+}
+
+/* Without checkpoints: finish, then end of stream everywhere. */
+static int
+finish_chain(weir_task_t *t)
+{
+    int rc = finish_ops(t);
+
+    return rc != 0 ? rc : send_eos_all(t);
 }
 
 /* ---- event time --------------------------------------------------------- */
@@ -640,6 +659,100 @@ on_watermark_item(weir_task_t *t, int chan, int64_t v)
     return input_watermark(t);
 }
 
+/* ---- end of data and the final checkpoint ------------------------------- */
+
+static int chan_send_marker(weir_task_t *t, out_chan_t *c, int kind, int64_t n);
+static int take_checkpoint(weir_task_t *t, int64_t ckpt);
+static int run_notify(weir_task_t *t);
+
+/* With checkpoints, the end of input is not the end of the task: finish()
+ * runs (operators emit what they held back; sinks commit nothing), the
+ * staged rows and END_OF_DATA go downstream, and the task stays for one
+ * more checkpoint, which holds everything finish() left and whose
+ * completion commits it (Flink's final checkpoint, FLIP-147). Only then
+ * does end of stream go out. */
+static int
+end_of_data(weir_task_t *t)
+{
+    int rc;
+
+    if (t->ended)
+        return 0;
+    if ((rc = finish_ops(t)) != 0)
+        return rc;
+    for (int c = 0; c < t->nout && rc == 0; c++) {
+        const out_chan_t *oc = &t->out[c];
+        if (t->job->plan->edges[oc->edge].partition == WEIR_PART_FORWARD && oc->dst != t->subtask)
+            continue;
+        rc = chan_send_marker(t, &t->out[c], WEIR_DATA_END_OF_DATA, -1);
+    }
+    if (rc != 0)
+        return rc;
+    t->ended = true;
+    weir_log_info("%s end of input; waiting for a final checkpoint", t->prefix);
+    if (t->v->nin == 0 && t->env.ended != NULL)
+        t->env.ended(t->env.tm, t);
+    return 0;
+}
+
+/* Commits without a barrier what a final checkpoint would have: each
+ * operator snapshots (into nothing) and is told it completed. For a task
+ * that ended but can meet no barrier any more (every input gone). */
+static int
+commit_locally(weir_task_t *t)
+{
+    weir_buf_t scratch = WEIR_BUF_INIT;
+    int64_t n = t->done_ckpt + 1;
+    int rc = 0;
+
+    for (int i = 0; i < t->v->nops && rc == 0; i++) {
+        weir_op_t *op = &t->ops[i];
+        weir_buf_reset(&scratch);
+        if (op->cfg->kind->snapshot != NULL)
+            rc = op->cfg->kind->snapshot(op, n, &scratch, &t->err);
+        if (rc == 0 && op->cfg->kind->notify_complete != NULL)
+            rc = op->cfg->kind->notify_complete(op, n, &t->err);
+    }
+    weir_buf_free(&scratch);
+    return rc;
+}
+
+/* An ended task: waits until its final checkpoint completed (sources take
+ * it when triggered), commits, and sends end of stream. */
+static int
+wait_final(weir_task_t *t)
+{
+    int rc;
+
+    while (!t->canceled) {
+        int64_t trig;
+
+        pthread_mutex_lock(&t->mu);
+        trig = t->v->nin == 0 ? t->trigger_ckpt : 0;
+        pthread_mutex_unlock(&t->mu);
+        if (trig > t->done_ckpt && (rc = take_checkpoint(t, trig)) != 0)
+            return rc;
+        if ((rc = run_notify(t)) != 0)
+            return rc;
+        if (t->final_ckpt != 0 && t->notified_ckpt >= t->final_ckpt)
+            return send_eos_all(t);
+        if (t->v->nin > 0 && t->final_ckpt == 0) {
+            /* every input gone and no barrier after the end: none can come */
+            weir_log_warn("%s no checkpoint after the end of its input can come; committing "
+                          "without one", t->prefix);
+            if ((rc = commit_locally(t)) != 0)
+                return rc;
+            return send_eos_all(t);
+        }
+        pthread_mutex_lock(&t->mu);
+        if (!t->canceled && (t->v->nin > 0 || t->trigger_ckpt <= t->done_ckpt) &&
+            t->complete_ckpt <= t->notified_ckpt)
+            timed_wait(t, 200000);
+        pthread_mutex_unlock(&t->mu);
+    }
+    return WEIR_ECANCELED;
+}
+
 /* ---- checkpoints -------------------------------------------------------- */
 
 static int64_t
@@ -668,6 +781,8 @@ take_checkpoint(weir_task_t *t, int64_t ckpt)
     int nsnap = 0, rc = 0;
 
     t->done_ckpt = ckpt;
+    if (t->ended && t->final_ckpt == 0)
+        t->final_ckpt = ckpt;                /* what finish() left is in this one */
     snprintf(dir, sizeof(dir), "%s/chk-%lld/v%d-s%d", t->job->ckpt_dir, (long long)ckpt,
              t->vertex, t->subtask);
     if (t->job->ckpt_dir == NULL) {
@@ -930,7 +1045,11 @@ run_source(weir_task_t *t)
              * input: every event-time timer downstream fires */
             if ((rc = advance_watermark(t, 1, WEIR_WM_MAX)) != 0)
                 return rc;
-            return finish_chain(t);
+            if (!t->final_mode)
+                return finish_chain(t);
+            if ((rc = end_of_data(t)) != 0)
+                return rc;
+            return wait_final(t);
         }
         if (t->wmc != NULL && (rc = source_watermark(t, mono_us())) != 0)
             return rc;
@@ -1014,16 +1133,31 @@ run_inputs(weir_task_t *t)
                 return rc;
             continue;
         }
+        if (it->kind == WEIR_DATA_END_OF_DATA) {
+            free(it);
+            if (!ic->eos && !ic->data_end) {
+                ic->data_end = true;
+                if (--t->data_open == 0 && t->final_mode && (rc = end_of_data(t)) != 0)
+                    return rc;
+            }
+            continue;
+        }
         if (it->kind == WEIR_DATA_EOS) {
             free(it);
             if (!ic->eos) {
                 ic->eos = true;
                 t->in_open--;
+                if (!ic->data_end) {
+                    ic->data_end = true;
+                    t->data_open--;
+                }
                 t->wm_ch[ic - t->in].ended = true;
                 if ((rc = maybe_aligned(t)) != 0)
                     return rc;
+                if (t->final_mode && t->data_open == 0 && (rc = end_of_data(t)) != 0)
+                    return rc;
                 if (t->in_open == 0)
-                    return finish_chain(t);
+                    return t->final_mode ? wait_final(t) : finish_chain(t);
                 if ((rc = input_watermark(t)) != 0)
                     return rc;
             }
@@ -1047,30 +1181,34 @@ run_inputs(weir_task_t *t)
     return WEIR_ECANCELED;
 }
 
-/* Whether the restored checkpoint was taken after this subtask had
- * finished: then everything it had to give is in the state downstream, and
- * it must not run again. At another parallelism only a vertex that had
- * finished as a whole counts as finished. */
+/* Whether the restored checkpoint says this subtask had finished (which)
+ * or had ended its input (ended): then everything it had to give is in the
+ * state downstream, and it must not run again. At another parallelism only
+ * a vertex that had as a whole counts. */
 static bool
-finished_on_restore(const weir_task_t *t)
+restored_as(const weir_task_t *t, bool ended)
 {
     const weir_restore_meta_t *m = t->job->restore;
+    bool *const *flags;
     int k, oldp;
 
     if (m == NULL)
         return false;
+    flags = ended ? m->ended : m->finished;
     for (k = 0; k < m->nnodes && strcmp(m->node[k], t->v->ops[0]->name) != 0; k++)
         ;
-    if (k == m->nnodes || m->finished[k] == NULL)
+    if (k == m->nnodes || flags[k] == NULL)
         return false;
     oldp = m->parallelism[k];
     if (oldp == t->v->parallelism)
-        return m->finished[k][t->subtask];
+        return flags[k][t->subtask];
     for (int s = 0; s < oldp; s++)
-        if (!m->finished[k][s])
+        if (!flags[k][s])
             return false;
     return true;
 }
+
+static bool finished_on_restore(const weir_task_t *t) { return restored_as(t, false); }
 
 static void *
 task_main(void *arg)
@@ -1094,6 +1232,25 @@ task_main(void *arg)
         return NULL;
     }
     rc = open_state(t);
+    if (rc == 0 && restored_as(t, true)) {
+        /* it had ended its input and waited for the restored checkpoint:
+         * its operators restore (a sink commits what that checkpoint
+         * held), process nothing, and the task ends */
+        for (t->opened = 0; rc == 0 && t->opened < t->v->nops; t->opened++) {
+            weir_op_t *op = &t->ops[t->opened];
+            if (op->cfg->kind->open != NULL && (rc = op->cfg->kind->open(op, &t->err)) != 0)
+                break;
+        }
+        if (rc == 0)
+            rc = restore_ops(t);
+        if (rc == 0) {
+            weir_log_info("%s had ended its input before checkpoint %lld: committed, not run "
+                          "again", t->prefix, (long long)t->job->restore_ckpt);
+            t->env.report(t->env.tm, t, WEIR_TASK_RUNNING, NULL);
+            rc = send_eos_all(t);
+        }
+        goto done;
+    }
     if (rc == 0 && t->wmc != NULL) {
         rc = weir_wm_gen_init(&t->wm_gen, 1, t->wmc->out_of_orderness_us,
                               t->wmc->idle_timeout_us, mono_us());
@@ -1112,6 +1269,7 @@ task_main(void *arg)
         t->env.report(t->env.tm, t, WEIR_TASK_RUNNING, NULL);
         rc = t->v->in_edges == NULL ? run_source(t) : run_inputs(t);
     }
+done:
     for (int i = t->opened - 1; i >= 0; i--)
         if (t->ops[i].cfg->kind->close != NULL)
             t->ops[i].cfg->kind->close(&t->ops[i]);
@@ -1305,9 +1463,11 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
         t->wm_ch[i].wm = WEIR_WM_NONE;
         if (pe->partition == WEIR_PART_FORWARD && t->in[i].src != subtask) {
             t->in[i].eos = true;
+            t->in[i].data_end = true;
             t->wm_ch[i].ended = true;
         } else {
             t->in_open++;
+            t->data_open++;
         }
     }
 
@@ -1343,6 +1503,8 @@ weir_task_create(weir_tm_job_t *job, int vertex, int subtask, const weir_task_en
     t->ctx.canceled = &t->canceled;
     t->ctx.checkpoint_interval_us = p->ckpt.interval_us;
     t->ctx.exactly_once = p->ckpt.exactly_once;
+    t->final_mode = p->ckpt.interval_us > 0;
+    t->ctx.final_checkpoint = t->final_mode;
     t->ctx.attempt = job->attempt;
     t->ctx.metrics = &t->opm;
     /* keyed state is opened (and restored) in the task thread, not here
@@ -1522,6 +1684,18 @@ deliver_marker(weir_task_t *t, int edge, int src, int kind, int64_t n)
 }
 
 void
+weir_task_deliver_end_of_data(weir_task_t *t, int edge, int src)
+{
+    deliver_marker(t, edge, src, WEIR_DATA_END_OF_DATA, 0);
+}
+
+bool
+weir_task_ended(const weir_task_t *t)
+{
+    return t->ended;
+}
+
+void
 weir_task_deliver_eos(weir_task_t *t, int edge, int src)
 {
     deliver_marker(t, edge, src, WEIR_DATA_EOS, 0);
@@ -1580,6 +1754,9 @@ weir_restore_meta_free(weir_restore_meta_t *m)
     for (int i = 0; m->finished != NULL && i < m->nnodes; i++)
         free(m->finished[i]);
     free(m->finished);
+    for (int i = 0; m->ended != NULL && i < m->nnodes; i++)
+        free(m->ended[i]);
+    free(m->ended);
     free(m->vertex);
     free(m->parallelism);
     free(m);
@@ -1612,7 +1789,8 @@ weir_restore_meta_load(const char *chk_dir, weir_restore_meta_t **out, weir_err_
     if (m == NULL || (m->node = calloc((size_t)n + 1, sizeof(char *))) == NULL ||
         (m->vertex = calloc((size_t)n + 1, sizeof(int))) == NULL ||
         (m->parallelism = calloc((size_t)n + 1, sizeof(int))) == NULL ||
-        (m->finished = calloc((size_t)n + 1, sizeof(bool *))) == NULL) {
+        (m->finished = calloc((size_t)n + 1, sizeof(bool *))) == NULL ||
+        (m->ended = calloc((size_t)n + 1, sizeof(bool *))) == NULL) {
         weir_restore_meta_free(m);
         json_decref(root);
         return WEIR_ENOMEM;
@@ -1633,8 +1811,8 @@ weir_restore_meta_load(const char *chk_dir, weir_restore_meta_t **out, weir_err_
                 return weir_err_set(err, WEIR_EPARSE, "checkpoint metadata '%s' is malformed",
                                     path);
             }
-            {
-                json_t *fin = json_object_get(v, "finished"), *f;
+            for (int which = 0; which < 2; which++) {
+                json_t *fin = json_object_get(v, which == 0 ? "finished" : "ended"), *f;
                 size_t fi;
                 if (json_array_size(fin) > 0) {
                     bool *b = calloc((size_t)m->parallelism[m->nnodes], sizeof(bool));
@@ -1648,7 +1826,7 @@ weir_restore_meta_load(const char *chk_dir, weir_restore_meta_t **out, weir_err_
                         if (s >= 0 && s < m->parallelism[m->nnodes])
                             b[s] = true;
                     }
-                    m->finished[m->nnodes] = b;
+                    (which == 0 ? m->finished : m->ended)[m->nnodes] = b;
                 }
             }
             m->nnodes++;

@@ -36,6 +36,8 @@ enum {
     WEIR_DATA_CREDIT = 2,   /* [2, job, attempt, edge, src, dst, n] */
     WEIR_DATA_BARRIER = 3,  /* [3, job, attempt, edge, src, dst, checkpoint] */
     WEIR_DATA_WATERMARK = 4,/* [4, job, attempt, edge, src, dst, wm us or WEIR_WM_IDLE_MARK] */
+    WEIR_DATA_END_OF_DATA = 5, /* [5, job, attempt, edge, src, dst]: no more records; barriers
+                                * may still come, then end of stream */
 };
 
 typedef struct weir_task weir_task_t;
@@ -53,6 +55,9 @@ typedef struct weir_task_env {
      * last, aligning), or declined it (err set). Thread-safe. */
     void (*ack)(void *tm, weir_task_t *t, int64_t ckpt, uint64_t bytes, int64_t sync_us,
                 int64_t align_us, const char *err);
+    /* A source task reached the end of its input and waits for a final
+     * checkpoint (the job manager triggers one at once). Thread-safe. */
+    void (*ended)(void *tm, weir_task_t *t);
     void *tm;
 } weir_task_env_t;
 
@@ -84,6 +89,7 @@ typedef struct weir_restore_meta {
     int   *vertex;                /* old vertex index of node i */
     int   *parallelism;           /* old parallelism of that vertex */
     bool **finished;              /* per node: [old subtask] had finished, or NULL */
+    bool **ended;                 /* per node: [old subtask] had ended its input, or NULL */
     int    max_parallelism;
 } weir_restore_meta_t;
 
@@ -111,6 +117,9 @@ void weir_task_deliver_eos(weir_task_t *t, int edge, int src);
 void weir_task_deliver_credit(weir_task_t *t, int edge, int dst, int n);
 void weir_task_deliver_barrier(weir_task_t *t, int edge, int src, int64_t ckpt);
 void weir_task_deliver_watermark(weir_task_t *t, int edge, int src, int64_t wm);
+void weir_task_deliver_end_of_data(weir_task_t *t, int edge, int src);
+/* Whether the task had finished its input when it took its last checkpoint. */
+bool weir_task_ended(const weir_task_t *t);
 
 /* Checkpoints, from the task manager's loop. trigger: a source task takes
  * checkpoint ckpt and emits its barrier (others ignore it). notify: ckpt

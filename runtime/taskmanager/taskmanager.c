@@ -134,7 +134,7 @@ task_ack(void *arg, weir_task_t *task, int64_t ckpt, uint64_t bytes, int64_t syn
     weir_tm_job_t *job = weir_task_job(task);
     weir_msg_t m;
 
-    weir_msg_begin(&m, "ack", 10);
+    weir_msg_begin(&m, "ack", 11);
     weir_msg_str(&m, "job", job->id);
     weir_msg_int(&m, "attempt", job->attempt);
     weir_msg_int(&m, "checkpoint", ckpt);
@@ -143,6 +143,7 @@ task_ack(void *arg, weir_task_t *task, int64_t ckpt, uint64_t bytes, int64_t syn
     weir_msg_int(&m, "bytes", (int64_t)bytes);
     weir_msg_int(&m, "sync_us", sync_us);
     weir_msg_int(&m, "align_us", align_us);
+    weir_msg_int(&m, "ended", weir_task_ended(task));
     weir_msg_str(&m, "error", err);
     if (weir_msg_end(&m) == 0)
         outbox_push(arg, NULL, &m.buf);
@@ -150,7 +151,24 @@ task_ack(void *arg, weir_task_t *task, int64_t ckpt, uint64_t bytes, int64_t syn
         weir_buf_free(&m.buf);
 }
 
-static const weir_task_env_t task_env = { task_send, task_report, task_ack, &tm };
+static void
+task_ended(void *arg, weir_task_t *task)
+{
+    weir_tm_job_t *job = weir_task_job(task);
+    weir_msg_t m;
+
+    weir_msg_begin(&m, "ended", 5);
+    weir_msg_str(&m, "job", job->id);
+    weir_msg_int(&m, "attempt", job->attempt);
+    weir_msg_int(&m, "vertex", weir_task_vertex(task));
+    weir_msg_int(&m, "subtask", weir_task_subtask(task));
+    if (weir_msg_end(&m) == 0)
+        outbox_push(arg, NULL, &m.buf);
+    else
+        weir_buf_free(&m.buf);
+}
+
+static const weir_task_env_t task_env = { task_send, task_report, task_ack, task_ended, &tm };
 
 /* ---- peers ------------------------------------------------------------------ */
 
@@ -727,6 +745,8 @@ data_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
                                         a->via.array.ptr[6].via.bin.size);
             else if (kind == WEIR_DATA_EOS)
                 weir_task_deliver_eos(task, edge, src);
+            else if (kind == WEIR_DATA_END_OF_DATA)
+                weir_task_deliver_end_of_data(task, edge, src);
             else if (kind == WEIR_DATA_BARRIER && a->via.array.size >= 7)
                 weir_task_deliver_barrier(task, edge, src, a->via.array.ptr[6].via.i64);
             else if (kind == WEIR_DATA_WATERMARK && a->via.array.size >= 7 &&

@@ -16,6 +16,10 @@
  *   - the end: small_out holds rows 0..49 once each, big_out rows
  *     0..5999 once each. Had small run again its rows would be there twice
  *     (its sink committed them when it finished).
+ *
+ * And the final checkpoint (Flink's too): a bounded job with checkpoints
+ * ends only after one more checkpoint that holds what finish() left, and a
+ * restore from that checkpoint commits and runs nothing again.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,11 +164,75 @@ test_checkpoints_after_tasks_finished(void **state)
     hc_stop(c);
 }
 
+/* The final checkpoint: a bounded job with checkpoints does not end when its
+ * input does. Its tasks finish (the count emits its final counts), wait for
+ * one more checkpoint -- triggered at once, the interval being a minute --
+ * and only its completion commits the sink's last rows. A failure right
+ * then (the chaos operator fails on that checkpoint's completion, before
+ * the sink after it in the chain commits) restarts the job from that
+ * checkpoint: every task had ended its input, so each restores (the sink
+ * commits what the checkpoint held) and ends without running again. Each
+ * key's count appears once: run again, the count would emit its final
+ * counts a second time. */
+static const char *const final_yaml =
+    "name: final\n"
+    "parallelism: 2\n"
+    "checkpoint: {interval: 60s}\n"
+    "restart: {strategy: fixed_delay, attempts: 2, delay: 100ms}\n"
+    "sources:\n"
+    "  - {name: gen, kind: datagen, count: 3000,\n"
+    "     fields: [{name: id, type: int, gen: sequence, start: 0}]}\n"
+    "operators:\n"
+    "  - {name: keyed, kind: map, input: gen, fields: [id, {name: key, expr: \"id % 5\"}]}\n"
+    "  - {name: counts, kind: count, input: keyed, key_by: key, as: n, emit: final}\n"
+    "  - {name: monkey, kind: chaos, input: counts, fail_after_checkpoint: 1}\n"
+    "sinks:\n"
+    "  - {name: out, kind: file, input: monkey, path: \"${OUT}\"}\n";
+
+static void
+test_final_checkpoint_commits_a_bounded_job_once(void **state)
+{
+    hc_cluster_t *c;
+    char jid[HC_JOB_ID_LEN + 1], out[PATH_MAX], **lines;
+    int n, seen[5] = { 0 };
+    json_t *j;
+
+    (void)state;
+    c = hc_start(&(hc_opts_t){ .ntms = 2, .slots = 2 });
+    snprintf(out, sizeof(out), "%s/out", c->dir);
+    hc_submit_ok(c, final_yaml, (const char *const[]){ "OUT", out, NULL }, jid);
+    j = hc_wait_job(c, jid, "FINISHED", 60000);
+    assert_int_equal(json_integer_value(json_object_get(j, "restarts")), 1);
+    assert_true(json_integer_value(json_object_get(json_object_get(j, "checkpoints"),
+                                                   "completed")) >= 1);
+    json_decref(j);
+    /* the chaos failure came on the final checkpoint, and the restart ran
+     * nothing again */
+    assert_true(log_lines(c, "waiting for a final checkpoint") >= 1);
+    assert_true(log_lines(c, "chaos: failing after checkpoint 1") >= 1);
+    if (log_lines(c, "had ended its input before checkpoint 1") != 4)   /* 2 vertices x 2 */
+        fail_msg("not every task of the restored attempt ended at once (%d)",
+                 log_lines(c, "had ended its input before checkpoint 1"));
+    lines = hc_read_lines(out, &n);
+    for (int l = 0; l < n; l++) {
+        int key = -1, cnt = -1;
+        if (sscanf(lines[l], "{\"id\":%*d,\"key\":%d,\"n\":%d}", &key, &cnt) != 2 &&
+            sscanf(lines[l], "{\"key\":%d,\"n\":%d}", &key, &cnt) != 2)
+            fail_msg("unexpected line '%s'", lines[l]);
+        if (key < 0 || key >= 5 || cnt != 600 || seen[key]++ > 0)
+            fail_msg("line '%s': each key once with 600 (%d lines)", lines[l], n);
+    }
+    assert_int_equal(n, 5);
+    hc_free_lines(lines, n);
+    hc_stop(c);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_checkpoints_after_tasks_finished, hc_teardown),
+        cmocka_unit_test_teardown(test_final_checkpoint_commits_a_bounded_job_once, hc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,8 +9,7 @@
  *   - sources: currentOutputWatermark = (some row's ts) - 5 s - 1 ms,
  *     never going back; currentInputWatermark Long.MIN_VALUE (no input);
  *   - the sink: currentInputWatermark of the same form, never going back,
- *     never ahead of what both sources emitted (the minimum over its
- *     channels), and reaching at least 2024-01-01 + 20 s;
+ *     and reaching at least 2024-01-01 + 20 s;
  *   - currentEmitEventTimeLag of the sources: now minus the event time of a
  *     recent row; Prometheus has the watermark gauges of the sink.
  *
@@ -145,10 +144,10 @@ test_watermarks_flow(void **state)
             last_src[s] = sout[s];
             last_sink[s] = kin[s];
         }
-        for (int s = 0; s < 2; s++)
-            if (kin[s] != INT64_MIN && (kin[s] > sout[0] || kin[s] > sout[1]))
-                fail_msg("sink subtask %d is at %lld, ahead of a source (%lld, %lld)", s,
-                         kin[s], sout[0], sout[1]);
+        /* (no check of the sink against the sources here: their figures come
+         * from different task managers' heartbeats, sampled at different
+         * times; the minimum rule is checked exactly in
+         * test_kafka_watermarks.c) */
         if (kin[0] >= START_MS + 20000 && kin[1] >= START_MS + 20000)
             break;
         if (hc_now_ms() - t0 > 60000)

@@ -33,10 +33,9 @@
  * written after the checkpoint belong to no checkpoint) unless it was
  * renamed before the crash -- then deletes the in-progress files those old
  * subtasks left from earlier attempts: their rows are replayed. At the end
- * of a bounded input, finish() commits everything at once. (A failure after
- * a sink subtask finished but before the next checkpoint, which records it
- * as finished, restores the checkpoint before and writes the rows after it
- * again: there is no final checkpoint before a sink finishes.)
+ * of a bounded input the task waits for a final checkpoint, which seals
+ * what is open, and its completion publishes it (docs/checkpoints.md);
+ * finish() commits nothing then.
  */
 #include "registry.h"
 

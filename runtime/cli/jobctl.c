@@ -89,6 +89,7 @@ enum {
     OPT_RESTORE   = 1 << 1,     /* --from-savepoint DIR, --allow-non-restored-state */
     OPT_DIR       = 1 << 2,     /* --dir DIR */
     OPT_VERTEX    = 1 << 3,     /* --vertex V */
+    OPT_DRAIN     = 1 << 4,     /* --drain */
 };
 
 /* ---- state ----------------------------------------------------------- */
@@ -100,6 +101,7 @@ typedef struct jobctl {
     weir_vars_t  defs;          /* submit/plan -D KEY=VALUE (owned) */
     const char  *from_savepoint;/* submit --from-savepoint DIR */
     bool         allow_non_restored;
+    bool         drain;         /* stop --drain */
     const char  *dir;           /* savepoint/stop --dir DIR */
     const char  *vertex;        /* metrics --vertex V */
     long         wait_s;        /* savepoint/stop: how long to wait */
@@ -204,12 +206,15 @@ static const cmd_t commands[] = {
       "\n"
       "  --dir DIR       the directory the savepoint goes into\n",
       1, OPT_DIR, false, cmd_savepoint },
-    { "stop", "JOB [--dir DIR]", "write a savepoint, then stop the job",
+    { "stop", "JOB [--dir DIR] [--drain]", "write a savepoint, then stop the job",
       "Takes a savepoint of job JOB like `savepoint`, then stops the job (it ends\n"
       "FINISHED), and prints the savepoint's directory.\n"
       "\n"
-      "  --dir DIR       the directory the savepoint goes into\n",
-      1, OPT_DIR, false, cmd_stop },
+      "  --dir DIR       the directory the savepoint goes into\n"
+      "  --drain         end the sources' input first, as if it ended: the end of\n"
+      "                  event time, every operator's final output, sinks commit\n"
+      "                  it; for a job to end for good (needs checkpoints)\n",
+      1, OPT_DIR | OPT_DRAIN, false, cmd_stop },
     { "taskmanagers", "", "list task managers and their slots",
       "Lists the registered task managers: id, address, slots, free slots and the\n"
       "time since their last heartbeat.\n",
@@ -1711,13 +1716,16 @@ take_savepoint(jobctl_t *j, bool stop)
         snprintf(abs + n, sizeof(abs) - n, "/%s", dir);
         dir = abs;
     }
-    req = json_pack("{s:s, s:b}", "target-directory", dir, "cancel-job", stop);
+    if (stop && j->drain)
+        req = json_pack("{s:s, s:b}", "targetDirectory", dir, "drain", 1);
+    else
+        req = json_pack("{s:s, s:b}", "target-directory", dir, "cancel-job", stop);
     body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (body == NULL)
         die_oom();
     esc = url_escape(j->pos[0]);
-    if (asprintf(&path, "/jobs/%s/savepoints", esc) < 0)
+    if (asprintf(&path, stop && j->drain ? "/jobs/%s/stop" : "/jobs/%s/savepoints", esc) < 0)
         die_oom();
     rc = request(j, "POST", path, body, false, &resp);
     free(path);
@@ -2031,6 +2039,8 @@ parse_args(int argc, char **argv, jobctl_t *j, const cmd_t **cmd)
                 j->dir = opt_value(argc, argv, &i, "--dir");
                 if (j->dir == NULL || j->dir[0] == '\0')
                     return usage_error(c, "--dir needs a directory");
+            } else if (c != NULL && (c->opts & OPT_DRAIN) && strcmp(a, "--drain") == 0) {
+                j->drain = true;
             } else if (c != NULL && (c->opts & OPT_VERTEX) && opt_is(a, "--vertex")) {
                 j->vertex = opt_value(argc, argv, &i, "--vertex");
                 if (j->vertex == NULL || j->vertex[0] == '\0')

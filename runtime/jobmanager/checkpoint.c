@@ -138,6 +138,7 @@ sp_fail(jm_job_t *j, const char *why)
     j->sp_target = NULL;
     j->sp_ckpt = 0;
     j->sp_stop = false;
+    j->sp_drain = false;
 }
 
 void
@@ -271,6 +272,13 @@ jm_ckpt_tick(jm_t *jm, jm_job_t *j, uint64_t now)
         return;
     }
     bool source_running = false;
+    int sources = 0;
+    for (int v = 0; v < j->plan->nvertices; v++)
+        if (j->plan->vertices[v].nin == 0)
+            sources += j->plan->vertices[v].parallelism;
+    /* a drain's savepoint waits until every source ended its input */
+    if (j->sp_target != NULL && j->sp_drain && j->sp_ckpt == 0 && j->sources_ended < sources)
+        return;
     for (int v = 0; v < j->plan->nvertices; v++)
         for (int s = 0; s < j->plan->vertices[v].parallelism; s++) {
             weir_task_state_t st = j->subtasks[v][s].state;
@@ -448,7 +456,11 @@ out:
     free(j->sp_target);
     j->sp_target = NULL;
     j->sp_ckpt = 0;
-    if (j->sp_stop) {
+    if (j->sp_stop && j->sp_drain) {
+        /* drained: the tasks end by themselves once they hear this
+         * checkpoint completed, and the job FINISHES */
+        j->sp_stop = j->sp_drain = false;
+    } else if (j->sp_stop) {
         j->sp_stop = false;
         j->stopping = true;
         jm_cancel(jm, j);
@@ -456,11 +468,14 @@ out:
 }
 
 int
-jm_savepoint_request(jm_t *jm, jm_job_t *j, const char *target_dir, bool stop, weir_err_t *err)
+jm_savepoint_request(jm_t *jm, jm_job_t *j, const char *target_dir, bool stop, bool drain,
+                     weir_err_t *err)
 {
     jm_savepoint_t *sps;
 
-    (void)jm;
+    if (drain && j->plan->ckpt.interval_us == 0)
+        return weir_err_set(err, WEIR_EINVAL, "\"drain\" needs a job that takes checkpoints "
+                            "(its end is a final checkpoint; see docs/checkpoints.md)");
     if (j->state != JOB_RUNNING)
         return weir_err_set(err, WEIR_ESTATE, "job %s is %s; savepoints need a RUNNING job",
                             j->id, jm_job_state_name(j->state));
@@ -470,6 +485,8 @@ jm_savepoint_request(jm_t *jm, jm_job_t *j, const char *target_dir, bool stop, w
     if (target_dir == NULL || target_dir[0] != '/')
         return weir_err_set(err, WEIR_EINVAL, "the savepoint directory must be an absolute "
                             "path (got '%s')", target_dir ? target_dir : "");
+    if (drain && j->ckpt_pending != 0)
+        jm_ckpt_abort_pending(jm, j, "superseded by stop --drain");
     sps = realloc(j->sps, sizeof(*sps) * (size_t)(j->nsps + 1));
     if (sps == NULL || (j->sp_target = strdup(target_dir)) == NULL)
         return weir_err_set(err, WEIR_ENOMEM, "out of memory");
@@ -478,9 +495,28 @@ jm_savepoint_request(jm_t *jm, jm_job_t *j, const char *target_dir, bool stop, w
     j->sps[j->nsps].request = ++j->sp_requests;
     j->nsps++;
     j->sp_stop = stop;
+    j->sp_drain = drain;
     j->sp_ckpt = 0;
     weir_log_info("[job:%.8s] savepoint %d requested into %s%s", j->id, j->sp_requests,
-                  target_dir, stop ? " (then stop)" : "");
+                  target_dir, drain ? " (drain, then stop)" : stop ? " (then stop)" : "");
+    if (drain) {
+        /* Flink's stop --drain: the sources end their input now (the end of
+         * event time, every operator's finish()), and the final checkpoint
+         * they then wait for is the savepoint; the job then finishes. A
+         * checkpoint in flight could become some source's final one first:
+         * it gave way above. */
+        for (int i = 0; i < jm->ntms; i++) {
+            bool has_source = false;
+            for (int v = 0; v < j->plan->nvertices && !has_source; v++) {
+                if (j->plan->vertices[v].nin != 0)
+                    continue;
+                for (int s = 0; s < j->plan->vertices[v].parallelism && !has_source; s++)
+                    has_source = j->subtasks[v][s].tm == jm->tms[i];
+            }
+            if (has_source)
+                jm_send_job_msg(jm->tms[i], "drain", j, 0);
+        }
+    }
     return j->sp_requests;
 }
 
@@ -601,6 +637,7 @@ jm_ckpt_ended(jm_t *jm, jm_tm_t *tm, const msgpack_object *msg)
     (void)tm;
     if (j == NULL || weir_msg_get_int(msg, "attempt", -1) != j->attempt)
         return;
+    j->sources_ended++;
     j->ckpt_asap = true;
     jm_ckpt_tick(jm, j, jm_mono_ms());
 }

@@ -161,6 +161,8 @@ struct jm_job {
     /* savepoints: the one asked for (taken as the next checkpoint) */
     char          *sp_target;            /* directory to write into, NULL = none asked */
     bool           sp_stop;              /* stop the job once it is written */
+    bool           sp_drain;             /* stop --drain: the sources end their input first */
+    int            sources_ended;        /* source subtasks of this attempt that ended */
     int64_t        sp_ckpt;              /* the checkpoint carrying it, 0 = not yet triggered */
     int            sp_requests;          /* request ids handed out */
     jm_savepoint_t *sps;                 /* every request: status and location */
@@ -242,7 +244,7 @@ void jm_ckpt_job_dir(const jm_t *jm, const jm_job_t *j, char *out, size_t cap);
 void jm_ckpt_free(jm_job_t *j);
 /* Asks for a savepoint into target_dir (the next checkpoint, at once);
  * returns the request id, or an error (no checkpoints possible now). */
-int  jm_savepoint_request(jm_t *jm, jm_job_t *j, const char *target_dir, bool stop,
+int  jm_savepoint_request(jm_t *jm, jm_job_t *j, const char *target_dir, bool stop, bool drain,
                           weir_err_t *err);
 
 /* jobmanager.c, for checkpoint.c */

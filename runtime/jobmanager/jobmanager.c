@@ -320,6 +320,7 @@ maybe_restart(jm_t *jm, jm_job_t *j, uint64_t now)
     release_slots(jm, j);
     j->attempt++;
     j->restarts++;
+    j->sources_ended = 0;
     j->wait_since_mono = now;
     for (int v = 0; v < j->plan->nvertices; v++)
         for (int s = 0; s < j->plan->vertices[v].parallelism; s++) {

@@ -1008,18 +1008,12 @@ savepoint_trigger(rest_req_t *x, bool stop)
         jdrain = body_field(x, doc, 'b', &bad, "drain", NULL);
     if (bad)
         goto done;
-    if (json_is_true(jdrain)) {
-        /* Flink's drain sends MAX_WATERMARK before the savepoint so that
-         * event-time windows fire; weir's stop does not do that yet */
-        weir_http_error(x->resp, 400, "\"drain\": true is not supported yet (the savepoint "
-                        "would not be preceded by the end of event time); stop without drain");
-        goto done;
-    }
     if (jdir != NULL)
         snprintf(dir, sizeof(dir), "%s", json_string_value(jdir));
     else
         snprintf(dir, sizeof(dir), "%s/savepoints", x->jm->ckpt_base);
-    rc = jm_savepoint_request(x->jm, j, dir, stop || json_is_true(jcancel), &err);
+    rc = jm_savepoint_request(x->jm, j, dir, stop || json_is_true(jcancel),
+                              stop && json_is_true(jdrain), &err);
     if (rc < 0) {
         weir_http_error(x->resp, rc == WEIR_ESTATE ? 409 : 400, "%s", err.msg);
     } else {

@@ -91,6 +91,7 @@ struct weir_task {
     in_item_t              *q_head, *q_tail;
     volatile int            canceled;
     volatile int            done;
+    int                     drain;       /* stop --drain asked (atomic) */
 
     int                     nin;
     in_chan_t              *in;
@@ -1028,7 +1029,12 @@ run_source(weir_task_t *t)
         if ((rc = run_notify(t)) != 0)
             return rc;
         weir_batch_clear(out);
-        rc = src->cfg->kind->poll(src, out, WEIR_BATCH_ROWS, &idle, &t->err);
+        if (__atomic_load_n(&t->drain, __ATOMIC_ACQUIRE)) {
+            weir_log_info("%s drained: ending its input", t->prefix);
+            rc = WEIR_EOS;
+        } else {
+            rc = src->cfg->kind->poll(src, out, WEIR_BATCH_ROWS, &idle, &t->err);
+        }
         if (rc != 0 && rc != WEIR_EOS)
             return rc;
         if (out->nrows > 0) {
@@ -1727,6 +1733,17 @@ weir_task_trigger(weir_task_t *t, int64_t ckpt)
     pthread_mutex_lock(&t->mu);
     if (ckpt > t->trigger_ckpt)
         t->trigger_ckpt = ckpt;
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->mu);
+}
+
+void
+weir_task_drain(weir_task_t *t)
+{
+    if (!weir_task_is_source(t))
+        return;
+    pthread_mutex_lock(&t->mu);
+    __atomic_store_n(&t->drain, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->cond);
     pthread_mutex_unlock(&t->mu);
 }

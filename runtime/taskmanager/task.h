@@ -125,6 +125,8 @@ bool weir_task_ended(const weir_task_t *t);
  * checkpoint ckpt and emits its barrier (others ignore it). notify: ckpt
  * completed everywhere; the task tells its operators. */
 void weir_task_trigger(weir_task_t *t, int64_t ckpt);
+/* stop --drain: a source task ends its input at its next poll. */
+void weir_task_drain(weir_task_t *t);
 void weir_task_notify(weir_task_t *t, int64_t ckpt);
 bool weir_task_is_source(const weir_task_t *t);
 

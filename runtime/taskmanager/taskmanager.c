@@ -545,6 +545,12 @@ jm_frame_cb(weir_conn_t *c, const char *frame, uint32_t len)
         handle_checkpoint(t, &u.data, false);
     } else if (strcmp(type, "complete") == 0) {
         handle_checkpoint(t, &u.data, true);
+    } else if (strcmp(type, "drain") == 0) {
+        char id[WEIR_JOB_ID_LEN + 1];
+        weir_tm_job_t *j = job_find(t, weir_msg_get_str(&u.data, "job", id, sizeof(id)),
+                                    (int)weir_msg_get_int(&u.data, "attempt", -1));
+        for (int i = 0; j != NULL && i < j->ntasks; i++)
+            weir_task_drain(j->tasks[i]);
     }
     msgpack_unpacked_destroy(&u);
 }

@@ -1166,7 +1166,7 @@ test_rest_errors(void **state)
     expect_error(c, "POST", "/jobs?parallelism=abc", "name: x\n", "application/x-yaml", 400);
     snprintf(p, sizeof(p), "/jobs/%s/stop", jid);
     expect_error(c, "POST", p, "{not json", NULL, 400);
-    expect_error(c, "POST", p, "{\"drain\": true}", NULL, 400);
+    expect_error(c, "POST", p, "{\"drain\": \"yes\"}", NULL, 400);     /* not a bool */
     expect_error(c, "POST", p, "{\"targetDirectory\": 3}", NULL, 400);
     expect_error(c, "POST", p, "{\"targetDirectory\": \"relative/dir\"}", NULL, 400);
     snprintf(p, sizeof(p), "/jobs/%s/savepoints", jid);

@@ -988,6 +988,37 @@ wc_slot(wcache_t *c, const cf_t *cf, const char *k, size_t klen, uint64_t h)
     }
 }
 
+/* Takes the free slot e for (cf, k): the key copied into the arena, no
+ * value yet. */
+static int
+wc_take(wcache_t *c, wc_entry_t *e, cf_t *cf, const char *k, size_t klen, uint64_t h,
+        bool chunk)
+{
+    if ((e->k = weir_arena_alloc(&c->arena, klen > 0 ? klen : 1)) == NULL)
+        return WEIR_ENOMEM;
+    memcpy(e->k, k, klen);
+    e->klen = (uint32_t)klen;
+    e->hash = h;
+    e->cf = cf;
+    e->v = NULL;
+    e->vlen = e->vcap = 0;
+    e->dirty = e->absent = false;
+    e->chunk = chunk;
+    c->n++;
+    return 0;
+}
+
+/* Marks e as a write RocksDB does not have yet. */
+static void
+wc_dirty(wcache_t *c, wc_entry_t *e)
+{
+    if (e->dirty)
+        return;
+    e->dirty = true;
+    e->cf->dirty++;
+    c->dirty++;
+}
+
 /* Writes the dirty entries of cf (NULL: of every column family) in one
  * batch; they stay cached, clean. */
 static int
@@ -1053,18 +1084,8 @@ wc_set(rdb_backend_t *rb, cf_t *cf, const char *k, size_t klen, const char *v, s
         e = wc_slot(c, cf, k, klen, h);
         fresh = true;
     }
-    if (fresh) {
-        if ((e->k = weir_arena_alloc(&c->arena, klen > 0 ? klen : 1)) == NULL)
-            return WEIR_ENOMEM;
-        memcpy(e->k, k, klen);
-        e->klen = (uint32_t)klen;
-        e->hash = h;
-        e->cf = cf;
-        e->v = NULL;
-        e->vlen = e->vcap = 0;
-        e->dirty = e->chunk = false;
-        c->n++;
-    }
+    if (fresh && (rc = wc_take(c, e, cf, k, klen, h, false)) != 0)
+        return rc;
     e->absent = absent;
     if (!absent) {
         /* a value no longer than the room of the last one reuses its bytes */
@@ -1078,11 +1099,8 @@ wc_set(rdb_backend_t *rb, cf_t *cf, const char *k, size_t klen, const char *v, s
         memcpy(e->v, v, vlen);
         e->vlen = (uint32_t)vlen;
     }
-    if (dirty && !e->dirty) {
-        e->dirty = true;
-        cf->dirty++;
-        c->dirty++;
-    }
+    if (dirty)
+        wc_dirty(c, e);
     return 0;
 }
 
@@ -1124,19 +1142,8 @@ wc_append(rdb_backend_t *rb, cf_t *cf, uint64_t seq, const void *val, size_t vle
             want = 4 + vlen;
             cap = want > 64 ? want : 64;
         }
-        if (e->cf == NULL) {
-            if ((e->k = weir_arena_alloc(&c->arena, klen)) == NULL)
-                return WEIR_ENOMEM;
-            memcpy(e->k, k, klen);
-            e->klen = (uint32_t)klen;
-            e->hash = h;
-            e->cf = cf;
-            e->v = NULL;
-            e->vlen = e->vcap = 0;
-            e->dirty = e->absent = false;
-            e->chunk = true;
-            c->n++;
-        }
+        if (e->cf == NULL && (rc = wc_take(c, e, cf, k, klen, h, true)) != 0)
+            return rc;
         char *nv = weir_arena_alloc(&c->arena, cap);
         if (nv == NULL)
             return WEIR_ENOMEM;
@@ -1155,11 +1162,7 @@ wc_append(rdb_backend_t *rb, cf_t *cf, uint64_t seq, const void *val, size_t vle
     if (vlen > 0)
         memcpy(e->v + e->vlen + 4, val, vlen);
     e->vlen += (uint32_t)(4 + vlen);
-    if (!e->dirty) {
-        e->dirty = true;
-        cf->dirty++;
-        c->dirty++;
-    }
+    wc_dirty(c, e);
     return 0;
 }
 
@@ -1220,11 +1223,7 @@ wc_get(weir_state_t *s, const char **v, size_t *n)
                                     "write time", s->name);
         if (weir__state_expired((int64_t)weir__be64_get(e->v), s->ttl_us, weir__state_now())) {
             e->absent = true;
-            if (!e->dirty) {
-                e->dirty = true;
-                cf->dirty++;
-                c->dirty++;
-            }
+            wc_dirty(c, e);
             return 0;
         }
     }

@@ -1220,6 +1220,7 @@ static void *
 task_main(void *arg)
 {
     weir_task_t *t = arg;
+    bool ended;
     int rc = 0;
 
     if (finished_on_restore(t)) {
@@ -1237,27 +1238,12 @@ task_main(void *arg)
         __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
         return NULL;
     }
+    /* a task that had ended its input and waited for the restored
+     * checkpoint: its operators open and restore (a sink commits what that
+     * checkpoint held), process nothing, and the task ends */
+    ended = restored_as(t, true);
     rc = open_state(t);
-    if (rc == 0 && restored_as(t, true)) {
-        /* it had ended its input and waited for the restored checkpoint:
-         * its operators restore (a sink commits what that checkpoint
-         * held), process nothing, and the task ends */
-        for (t->opened = 0; rc == 0 && t->opened < t->v->nops; t->opened++) {
-            weir_op_t *op = &t->ops[t->opened];
-            if (op->cfg->kind->open != NULL && (rc = op->cfg->kind->open(op, &t->err)) != 0)
-                break;
-        }
-        if (rc == 0)
-            rc = restore_ops(t);
-        if (rc == 0) {
-            weir_log_info("%s had ended its input before checkpoint %lld: committed, not run "
-                          "again", t->prefix, (long long)t->job->restore_ckpt);
-            t->env.report(t->env.tm, t, WEIR_TASK_RUNNING, NULL);
-            rc = send_eos_all(t);
-        }
-        goto done;
-    }
-    if (rc == 0 && t->wmc != NULL) {
+    if (rc == 0 && t->wmc != NULL && !ended) {
         rc = weir_wm_gen_init(&t->wm_gen, 1, t->wmc->out_of_orderness_us,
                               t->wmc->idle_timeout_us, mono_us());
         if (rc == 0 && t->ops[0].cfg->kind->own_event_time)
@@ -1271,11 +1257,13 @@ task_main(void *arg)
     }
     if (rc == 0)
         rc = restore_ops(t);
+    if (rc == 0 && ended)
+        weir_log_info("%s had ended its input before checkpoint %lld: committed, not run "
+                      "again", t->prefix, (long long)t->job->restore_ckpt);
     if (rc == 0) {
         t->env.report(t->env.tm, t, WEIR_TASK_RUNNING, NULL);
-        rc = t->v->in_edges == NULL ? run_source(t) : run_inputs(t);
+        rc = ended ? send_eos_all(t) : t->v->in_edges == NULL ? run_source(t) : run_inputs(t);
     }
-done:
     for (int i = t->opened - 1; i >= 0; i--)
         if (t->ops[i].cfg->kind->close != NULL)
             t->ops[i].cfg->kind->close(&t->ops[i]);

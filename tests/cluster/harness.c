@@ -127,6 +127,20 @@ hc_slurp(const char *path, size_t *len)
     return buf;
 }
 
+int
+hc_log_count(hc_cluster_t *c, const char *what)
+{
+    int n = 0;
+
+    for (int i = 0; i < c->ntms; i++) {
+        char *text = hc_slurp(c->tms[i].log, NULL);
+        for (char *p = text; p != NULL && (p = strstr(p, what)) != NULL; p += strlen(what))
+            n++;
+        free(text);
+    }
+    return n;
+}
+
 void
 hc_write_file(hc_cluster_t *c, const char *name, const char *text, char out[PATH_MAX])
 {

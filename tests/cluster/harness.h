@@ -180,5 +180,7 @@ void hc_sleep_ms(int ms);
 void hc_write_file(hc_cluster_t *c, const char *name, const char *text, char out[PATH_MAX]);
 /* Reads a whole file (new, NUL-terminated) or NULL. */
 char *hc_slurp(const char *path, size_t *len);
+/* How often what occurs in the logs of all the cluster's task managers. */
+int   hc_log_count(hc_cluster_t *c, const char *what);
 
 #endif

@@ -91,20 +91,6 @@ wait_checkpoints(hc_cluster_t *c, const char *jid, int n, int timeout_ms)
 }
 
 /* Lines of every task manager log containing what. */
-static int
-log_lines(hc_cluster_t *c, const char *what)
-{
-    int n = 0;
-
-    for (int i = 0; i < c->ntms; i++) {
-        char *text = hc_slurp(c->tms[i].log, NULL);
-        for (char *p = text; p != NULL && (p = strstr(p, what)) != NULL; p += strlen(what))
-            n++;
-        free(text);
-    }
-    return n;
-}
-
 static void
 check_counts(const char *out, long long rows)
 {
@@ -161,8 +147,8 @@ test_kill_taskmanager_restores_exactly(void **state)
     /* the new attempt really started from the checkpoint: both generator
      * subtasks took their positions and both counts their keyed state
      * (a restart from scratch would give the same final counts) */
-    assert_int_equal(log_lines(c, "restored 'gen' from checkpoint"), 2);
-    assert_int_equal(log_lines(c, "restored keyed state of checkpoint"), 2);
+    assert_int_equal(hc_log_count(c, "restored 'gen' from checkpoint"), 2);
+    assert_int_equal(hc_log_count(c, "restored keyed state of checkpoint"), 2);
     check_counts(out, 60000);
     hc_stop(c);
 }
@@ -299,7 +285,7 @@ test_jobmanager_crash_resumes(void **state)
     assert_true(jint(job, "attempt", NULL) >= 1);
     assert_true(jint(json_object_get(job, "checkpoints"), "restored_from", NULL) >= 3);
     json_decref(job);
-    assert_int_equal(log_lines(c, "restored 'gen' from checkpoint"), 2);
+    assert_int_equal(hc_log_count(c, "restored 'gen' from checkpoint"), 2);
     check_counts(out, 60000);
     hc_stop(c);
 }
@@ -383,7 +369,7 @@ test_per_key_sequence_survives_failures(void **state)
     job = hc_wait_job(c, jid, "FINISHED", 60000);
     assert_true(jint(job, "restarts", NULL) >= 2);
     json_decref(job);
-    assert_true(log_lines(c, "chaos: failing after checkpoint 3") >= 1);
+    assert_true(hc_log_count(c, "chaos: failing after checkpoint 3") >= 1);
 
     for (long long id = 0; id < ROWS; id++)
         want[id % N_KEYS]++;

@@ -49,20 +49,6 @@ static const char *const job_yaml =
     "  - {name: small_out, kind: file, input: small, path: \"${SMALL}\"}\n"
     "  - {name: big_out, kind: file, input: monkey, path: \"${BIG}\"}\n";
 
-static int
-log_lines(hc_cluster_t *c, const char *what)
-{
-    int n = 0;
-
-    for (int i = 0; i < c->ntms; i++) {
-        char *text = hc_slurp(c->tms[i].log, NULL);
-        for (char *p = text; p != NULL && (p = strstr(p, what)) != NULL; p += strlen(what))
-            n++;
-        free(text);
-    }
-    return n;
-}
-
 static long long
 completed(hc_cluster_t *c, const char *jid)
 {
@@ -156,9 +142,9 @@ test_checkpoints_after_tasks_finished(void **state)
         assert_true(json_integer_value(json_object_get(j, "restarts")) >= 1);
         json_decref(j);
     }
-    if (log_lines(c, "had finished before checkpoint") != 2)
+    if (hc_log_count(c, "had finished before checkpoint") != 2)
         fail_msg("small's two subtasks were not both skipped on restore (%d)",
-                 log_lines(c, "had finished before checkpoint"));
+                 hc_log_count(c, "had finished before checkpoint"));
     check_once(small, 50, "small_out");
     check_once(big, 6000, "big_out");
     hc_stop(c);
@@ -189,12 +175,34 @@ static const char *const final_yaml =
     "sinks:\n"
     "  - {name: out, kind: file, input: monkey, path: \"${OUT}\"}\n";
 
+/* The count sink's rows {"key":K,"n":N} (the id may come first): each of
+ * the 5 keys exactly once; counts[K] = N. */
+static void
+read_key_counts(const char *dir, int counts[5])
+{
+    char **lines;
+    int n, seen[5] = { 0 };
+
+    lines = hc_read_lines(dir, &n);
+    for (int l = 0; l < n; l++) {
+        int key = -1, cnt = -1;
+        if (sscanf(lines[l], "{\"id\":%*d,\"key\":%d,\"n\":%d}", &key, &cnt) != 2 &&
+            sscanf(lines[l], "{\"key\":%d,\"n\":%d}", &key, &cnt) != 2)
+            fail_msg("unexpected line '%s'", lines[l]);
+        if (key < 0 || key >= 5 || seen[key]++ > 0)
+            fail_msg("line '%s': each key once (%d lines)", lines[l], n);
+        counts[key] = cnt;
+    }
+    assert_int_equal(n, 5);
+    hc_free_lines(lines, n);
+}
+
 static void
 test_final_checkpoint_commits_a_bounded_job_once(void **state)
 {
     hc_cluster_t *c;
-    char jid[HC_JOB_ID_LEN + 1], out[PATH_MAX], **lines;
-    int n, seen[5] = { 0 };
+    char jid[HC_JOB_ID_LEN + 1], out[PATH_MAX];
+    int counts[5];
     json_t *j;
 
     (void)state;
@@ -208,22 +216,15 @@ test_final_checkpoint_commits_a_bounded_job_once(void **state)
     json_decref(j);
     /* the chaos failure came on the final checkpoint, and the restart ran
      * nothing again */
-    assert_true(log_lines(c, "waiting for a final checkpoint") >= 1);
-    assert_true(log_lines(c, "chaos: failing after checkpoint 1") >= 1);
-    if (log_lines(c, "had ended its input before checkpoint 1") != 4)   /* 2 vertices x 2 */
+    assert_true(hc_log_count(c, "waiting for a final checkpoint") >= 1);
+    assert_true(hc_log_count(c, "chaos: failing after checkpoint 1") >= 1);
+    if (hc_log_count(c, "had ended its input before checkpoint 1") != 4)   /* 2 vertices x 2 */
         fail_msg("not every task of the restored attempt ended at once (%d)",
-                 log_lines(c, "had ended its input before checkpoint 1"));
-    lines = hc_read_lines(out, &n);
-    for (int l = 0; l < n; l++) {
-        int key = -1, cnt = -1;
-        if (sscanf(lines[l], "{\"id\":%*d,\"key\":%d,\"n\":%d}", &key, &cnt) != 2 &&
-            sscanf(lines[l], "{\"key\":%d,\"n\":%d}", &key, &cnt) != 2)
-            fail_msg("unexpected line '%s'", lines[l]);
-        if (key < 0 || key >= 5 || cnt != 600 || seen[key]++ > 0)
-            fail_msg("line '%s': each key once with 600 (%d lines)", lines[l], n);
-    }
-    assert_int_equal(n, 5);
-    hc_free_lines(lines, n);
+                 hc_log_count(c, "had ended its input before checkpoint 1"));
+    read_key_counts(out, counts);
+    for (int k = 0; k < 5; k++)
+        if (counts[k] != 600)
+            fail_msg("key %d: counted %d, expected 600", k, counts[k]);
     hc_stop(c);
 }
 
@@ -250,8 +251,8 @@ test_stop_with_drain(void **state)
 {
     hc_cluster_t *c;
     char jid[HC_JOB_ID_LEN + 1], out[PATH_MAX], spdir[PATH_MAX], meta[PATH_MAX + 64];
-    char **lines, *sout = NULL, *serr = NULL, *text;
-    int n, seen[5] = { 0 }, st;
+    char *sout = NULL, *serr = NULL, *text;
+    int counts[5], st;
     long long total = 0;
     json_t *md, *v;
     size_t i;
@@ -267,21 +268,15 @@ test_stop_with_drain(void **state)
     if (st != 0)
         fail_msg("jobctl stop --drain exited %d: %s", st, serr);
     json_decref(hc_wait_job(c, jid, "FINISHED", 30000));
-    assert_int_equal(log_lines(c, "drained: ending its input"), 2);
+    assert_int_equal(hc_log_count(c, "drained: ending its input"), 2);
 
-    lines = hc_read_lines(out, &n);
-    for (int l = 0; l < n; l++) {
-        int key = -1, cnt = -1;
-        if (sscanf(lines[l], "{\"id\":%*d,\"key\":%d,\"n\":%d}", &key, &cnt) != 2 &&
-            sscanf(lines[l], "{\"key\":%d,\"n\":%d}", &key, &cnt) != 2)
-            fail_msg("unexpected line '%s'", lines[l]);
-        if (key < 0 || key >= 5 || cnt <= 0 || seen[key]++ > 0)
-            fail_msg("line '%s': each key once (%d lines)", lines[l], n);
-        total += cnt;
+    read_key_counts(out, counts);
+    for (int k = 0; k < 5; k++) {
+        if (counts[k] <= 0)
+            fail_msg("key %d: counted %d", k, counts[k]);
+        total += counts[k];
     }
-    assert_int_equal(n, 5);
     assert_true(total >= 100);                   /* a second at 400 rows/s, at least */
-    hc_free_lines(lines, n);
 
     /* the savepoint jobctl printed: every subtask had ended */
     sout[strcspn(sout, "\n")] = '\0';
